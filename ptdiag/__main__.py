@@ -1,0 +1,3 @@
+from ptdiag.cli import main
+
+main()

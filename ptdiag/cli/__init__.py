@@ -1,0 +1,11 @@
+"""Command-line interface: one module per command, all registered on one Typer app."""
+
+from ptdiag.cli import analyze_cmd, check_cmd, demo_cmd, er_cmd, inspect_cmd, report_cmd  # noqa: F401  (registration)
+from ptdiag.cli.app import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,80 @@
+"""The Typer app object, the global options and the error-to-exit-code mapping shared by all commands."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from ptdiag import __version__
+from ptdiag.errors import EXIT_CODES_HELP, PtdiagError
+
+err_console = Console(stderr=True, highlight=False)
+
+app = typer.Typer(
+    name="ptdiag",
+    help=(
+        "Will fine-tuning a pre-trained model make my image classifier robust to this distribution shift?\n\n"
+        + EXIT_CODES_HELP
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+_state = {"debug": False}
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"ptdiag {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for expected errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def debug_enabled() -> bool:
+    return _state["debug"]
+
+
+def report_error(exc: PtdiagError) -> None:
+    """Print one red line (and the hint) to stderr."""
+    err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+    if exc.hint:
+        err_console.print(f"[yellow]hint:[/] {exc.hint}", soft_wrap=True)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn PtdiagError into a one-line message and its exit code; tracebacks only with --debug."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PtdiagError as exc:
+            if debug_enabled():
+                traceback.print_exc(file=sys.stderr)
+            report_error(exc)
+            raise typer.Exit(code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]: finished jobs are kept; rerun the same command to resume.")
+            raise typer.Exit(code=130) from None
+        except MemoryError:
+            err_console.print("[bold red]error:[/] out of memory; lower --batch-size or --max-images.")
+            raise typer.Exit(code=5) from None
+
+    return wrapper

@@ -1,0 +1,199 @@
+"""results.json, schema_version 1: the contract between `analyze` and `report`, `check` and CI users.
+
+`RESULTS_SCHEMA` is a JSON Schema (draft 2020-12). Required keys are the ones documented in the README;
+objects allow extra keys so the file can grow without a version bump.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from ptdiag.errors import ResultsError
+
+SCHEMA_VERSION = 1
+
+VERDICT_KINDS = ("pretraining-helps", "dataset-bias", "both", "no-shift", "inconclusive")
+
+_num = {"type": "number"}
+_opt_num = {"type": ["number", "null"]}
+_interval = {
+    "type": "object",
+    "required": ["lower", "mid", "upper"],
+    "properties": {"lower": _num, "mid": _num, "upper": _num},
+}
+_opt_interval = {"anyOf": [_interval, {"type": "null"}]}
+_fit = {
+    "type": "object",
+    "required": ["n", "slope", "intercept", "r2", "residual_se", "ref_range"],
+    "properties": {
+        "n": {"type": "integer"},
+        "slope": _num,
+        "intercept": _num,
+        "r2": _num,
+        "residual_se": _num,
+        "ref_range": {"type": "array", "items": _num, "minItems": 2, "maxItems": 2},
+    },
+}
+_opt_fit = {"anyOf": [_fit, {"type": "null"}]}
+_decomp_row = {
+    "type": "object",
+    "required": ["name", "ref_acc", "gap", "bias_component", "extrapolation_component"],
+    "properties": {
+        "name": {"type": "string"},
+        "ref_acc": _num,
+        "gap": _num,
+        "bias_component": _opt_num,
+        "extrapolation_component": _opt_num,
+    },
+}
+
+RESULTS_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "ptdiag results.json",
+    "type": "object",
+    "required": [
+        "schema_version", "ptdiag_version", "created", "config", "data", "baselines", "pretrained",
+        "fit", "support", "decomposition", "verdict", "timings", "environment",
+    ],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "ptdiag_version": {"type": "string"},
+        "created": {"type": "string"},
+        "config": {"type": "object"},
+        "data": {
+            "type": "object",
+            "required": ["reference", "shift", "split"],
+            "properties": {
+                "reference": {"$ref": "#/$defs/dataset"},
+                "shift": {"$ref": "#/$defs/dataset"},
+                "split": {
+                    "type": "object",
+                    "required": ["train", "val", "test"],
+                    "properties": {"train": {"type": "integer"}, "val": {"type": "integer"},
+                                   "test": {"type": "integer"}},
+                },
+            },
+        },
+        "baselines": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "ref_acc", "shift_acc", "in_acc", "out_acc", "epoch", "fraction", "arch"],
+                "properties": {
+                    "name": {"type": "string"}, "ref_acc": _num, "shift_acc": _num,
+                    "in_acc": _opt_num, "out_acc": _opt_num, "epoch": {"type": "integer"},
+                    "fraction": _num, "arch": {"type": "string"},
+                },
+            },
+        },
+        "pretrained": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "strategy", "lr", "ref_acc", "shift_acc", "in_acc", "out_acc",
+                             "er", "er_in", "er_out"],
+                "properties": {
+                    "name": {"type": "string"}, "strategy": {"type": "string"}, "lr": _opt_num,
+                    "ref_acc": _num, "shift_acc": _num, "in_acc": _opt_num, "out_acc": _opt_num,
+                    "er": _opt_interval, "er_in": _opt_interval, "er_out": _opt_interval,
+                },
+            },
+        },
+        "fit": {
+            "type": "object",
+            "required": ["shift", "in_support", "out_of_support"],
+            "properties": {"shift": _opt_fit, "in_support": _opt_fit, "out_of_support": _opt_fit},
+        },
+        "support": {
+            "anyOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "required": ["epsilon", "n_in", "n_out", "domain_auc", "temperature", "ece", "epsilon_sweep"],
+                    "properties": {
+                        "epsilon": _num, "n_in": {"type": "integer"}, "n_out": {"type": "integer"},
+                        "domain_auc": _num, "temperature": _num, "ece": _num,
+                        "epsilon_sweep": {
+                            "type": "array",
+                            "items": {"type": "object", "required": ["epsilon", "n_in", "n_out"]},
+                        },
+                    },
+                },
+            ]
+        },
+        "decomposition": {
+            "type": "object",
+            "required": ["baseline", "pretrained"],
+            "properties": {
+                "baseline": {"type": "array", "items": _decomp_row},
+                "pretrained": {"type": "array", "items": _decomp_row},
+            },
+        },
+        "verdict": {
+            "type": "object",
+            "required": ["kind", "confidence", "reasons", "recommendations"],
+            "properties": {
+                "kind": {"enum": list(VERDICT_KINDS)},
+                "confidence": {"type": "string"},
+                "reasons": {"type": "array", "items": {"type": "string"}},
+                "recommendations": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "timings": {"type": "object", "additionalProperties": _num},
+        "environment": {
+            "type": "object",
+            "required": ["python", "torch", "timm", "device"],
+        },
+    },
+    "$defs": {
+        "dataset": {
+            "type": "object",
+            "required": ["n", "classes", "fingerprint"],
+            "properties": {
+                "n": {"type": "integer"},
+                "classes": {"type": "array", "items": {"type": "string"}},
+                "fingerprint": {"type": "string"},
+            },
+        }
+    },
+}
+
+
+def validate_results(results: Any, source: str = "results") -> dict[str, Any]:
+    """Check a results dict against schema_version 1; raise ResultsError naming the first problem."""
+    if not isinstance(results, dict):
+        raise ResultsError(f"{source}: expected a JSON object at top level")
+    version = results.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ResultsError(
+            f"{source}: schema_version {version!r} is not supported (this ptdiag reads {SCHEMA_VERSION})",
+            hint="re-run `ptdiag analyze` with this version of ptdiag",
+        )
+    validator = jsonschema.Draft202012Validator(RESULTS_SCHEMA)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(results))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ResultsError(f"{source}: invalid results at {where}: {error.message}")
+    return results
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Read and validate a results.json file (or a run directory containing one)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such results file", hint="run `ptdiag analyze` first") from None
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    return validate_results(data, source=str(path))
