@@ -1,0 +1,108 @@
+"""Jobs: independent units of work (one baseline run, one fine-tune, one feature extraction...) with a result file.
+
+A job is a `JobSpec` (stage, name, JSON-able params) plus a module-level function `fn(spec, context) -> JobOutput`.
+Its key hashes the spec with the data fingerprint, so a finished job is found again on rerun and skipped; results
+are written atomically, so an interrupted run resumes with nothing lost. `LocalExecutor` runs jobs in this process;
+a distributed executor only needs the same `run(jobs, fn, context)` signature and the shared `JobStore`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ptdiag._io import write_bytes_atomic, write_json_atomic
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    stage: str
+    name: str
+    params: dict[str, Any]
+
+    def key(self, data_fingerprint: str) -> str:
+        blob = json.dumps({"stage": self.stage, "params": self.params, "data": data_fingerprint}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class JobOutput:
+    """What a job returns: small JSON-able metadata and named numpy arrays."""
+
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    seconds: float = 0.0
+    cached: bool = False
+
+
+class JobStore:
+    """Result files under `<run>/jobs/`: `<stage>-<name>-<key>.json` (+ `.npz`); the JSON is written last."""
+
+    def __init__(self, root: Path, data_fingerprint: str):
+        self.root = Path(root)
+        self.fingerprint = data_fingerprint
+
+    def _stem(self, spec: JobSpec) -> Path:
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.name)[:60]
+        return self.root / f"{spec.stage}-{slug}-{spec.key(self.fingerprint)}"
+
+    def done(self, spec: JobSpec) -> bool:
+        return self._stem(spec).with_suffix(".json").exists()
+
+    def load(self, spec: JobSpec) -> JobOutput:
+        stem = self._stem(spec)
+        record = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+        arrays: dict[str, np.ndarray] = {}
+        if record.get("has_arrays"):
+            with np.load(stem.with_suffix(".npz"), allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        return JobOutput(record["meta"], arrays, seconds=record.get("seconds", 0.0), cached=True)
+
+    def save(self, spec: JobSpec, output: JobOutput) -> None:
+        stem = self._stem(spec)
+        if output.arrays:
+            buf = io.BytesIO()
+            np.savez(buf, **output.arrays)
+            write_bytes_atomic(stem.with_suffix(".npz"), buf.getvalue())
+        record = {"stage": spec.stage, "name": spec.name, "params": spec.params, "data": self.fingerprint,
+                  "seconds": output.seconds, "has_arrays": bool(output.arrays), "meta": output.meta}
+        write_json_atomic(stem.with_suffix(".json"), record)
+
+
+JobFn = Callable[[JobSpec, Any], JobOutput]
+
+
+class Executor(Protocol):
+    def run(self, jobs: Sequence[JobSpec], fn: JobFn, context: Any) -> list[JobOutput]: ...
+
+
+class LocalExecutor:
+    """Run jobs one after another in this process, skipping those with a result file."""
+
+    def __init__(self, store: JobStore, on_job: Callable[[JobSpec, JobOutput], None] | None = None):
+        self.store = store
+        self.on_job = on_job
+
+    def run(self, jobs: Sequence[JobSpec], fn: JobFn, context: Any) -> list[JobOutput]:
+        outputs = []
+        for spec in jobs:
+            if self.store.done(spec):
+                output = self.store.load(spec)
+            else:
+                start = time.perf_counter()
+                output = fn(spec, context)
+                output.seconds = time.perf_counter() - start
+                self.store.save(spec, output)
+            if self.on_job is not None:
+                self.on_job(spec, output)
+            outputs.append(output)
+        return outputs

@@ -1,0 +1,180 @@
+"""The one training loop, used for from-scratch baselines and full fine-tuning alike.
+
+Images arrive as uint8 NHWC arrays (from the decode cache); batches are converted, normalised and augmented on
+the device. AdamW with linear warm-up and cosine decay, gradient clipping, optional frozen BatchNorm statistics
+(fine-tuning a pre-trained backbone on a small set otherwise wrecks its running statistics), mixed precision on GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ArraySet:
+    """Images (N, H, W, 3) uint8 and integer labels (N,)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: np.ndarray) -> ArraySet:
+        return ArraySet(self.images[index], self.labels[index])
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int
+    lr: float
+    batch_size: int = 64
+    weight_decay: float = 0.05
+    warmup_epochs: float = 0.5
+    label_smoothing: float = 0.1
+    grad_clip: float = 1.0
+    freeze_bn: bool = False
+    augment: bool = True
+    seed: int = 0
+
+
+ProgressFn = Callable[[int, int], None]  # (steps done, total steps)
+
+
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+    """Antialiased resize of a uint8 NHWC array to size×size (done once, not per epoch)."""
+    if images.shape[1] == size and images.shape[2] == size:
+        return images
+    out = np.empty((len(images), size, size, 3), dtype=np.uint8)
+    for start in range(0, len(images), 1024):
+        chunk = torch.from_numpy(np.ascontiguousarray(images[start:start + 1024])).permute(0, 3, 1, 2).float()
+        chunk = F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[start:start + 1024] = chunk.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    return out
+
+
+class Normalizer:
+    """uint8 NHWC numpy batch -> normalised float NCHW tensor on the device."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device):
+        self.device = device
+        self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255.0
+        self.std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255.0
+
+    def __call__(self, batch: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)
+        return (x.permute(0, 3, 1, 2).float() - self.mean) / self.std
+
+
+def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal flip and a random translation of up to 1/8 of the side (reflect padding)."""
+    n, _, h, w = x.shape
+    flip = torch.rand(n, generator=generator) < 0.5
+    x = torch.where(flip.to(x.device).view(n, 1, 1, 1), x.flip(3), x)
+    pad = max(1, h // 8)
+    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).tolist()
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).tolist()
+    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> Iterator[np.ndarray]:
+    order = torch.randperm(n, generator=generator).numpy() if generator is not None else np.arange(n)
+    for start in range(0, n, batch_size):
+        yield np.sort(order[start:start + batch_size])  # sorted indices read a memmap sequentially
+
+
+def set_bn_eval(model: nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    return torch.autocast(device.type, enabled=False)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: np.ndarray, normalize: Normalizer, batch_size: int = 256,
+            head: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
+    """Outputs of `model` (or `head(model_features)`) for every image, as a float32 array."""
+    model.eval()
+    outs = []
+    for idx in _batches(len(images), batch_size, None):
+        with _autocast(normalize.device):
+            out = model(normalize(images[idx]))
+        outs.append(out.float().cpu().numpy())
+    return np.concatenate(outs) if outs else np.zeros((0, 0), dtype=np.float32)
+
+
+def train_model(
+    model: nn.Module,
+    train: ArraySet,
+    cfg: TrainConfig,
+    normalize: Normalizer,
+    *,
+    eval_sets: dict[str, np.ndarray] | None = None,
+    eval_epochs: tuple[int, ...] = (),
+    on_step: ProgressFn | None = None,
+) -> dict[int, dict[str, np.ndarray]]:
+    """Train in place; return {epoch: {set name: predicted labels}} for each epoch in `eval_epochs`."""
+    device = normalize.device
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, warmup, total))
+    scaler = torch.amp.GradScaler(enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
+    labels = torch.from_numpy(train.labels.astype(np.int64))
+    results: dict[int, dict[str, np.ndarray]] = {}
+    step = 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        if cfg.freeze_bn:
+            set_bn_eval(model)
+        for idx in _batches(len(train), cfg.batch_size, generator):
+            x = normalize(train.images[idx])
+            if cfg.augment:
+                x = augment(x, generator)
+            y = labels[idx].to(device)
+            with _autocast(device):
+                loss = F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.grad_clip:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step += 1
+            if on_step is not None:
+                on_step(step, total)
+        if not math.isfinite(float(loss.detach())):
+            raise FloatingPointError(f"training diverged at epoch {epoch} (loss {float(loss.detach())}); lower the lr")
+        if epoch in eval_epochs and eval_sets:
+            results[epoch] = {name: predict(model, images, normalize).argmax(1) for name, images in eval_sets.items()}
+    return results
+
+
+def _lr_factor(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
