@@ -1,10 +1,168 @@
-"""`ptdiag analyze` (placeholder until its issue lands)."""
+"""`ptdiag analyze`: the main job — train, evaluate, split, decompose, verdict, results.json."""
 
-from ptdiag.cli.app import app
-from ptdiag.errors import PtdiagError
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ptdiag.cli.app import app, handle_errors
+from ptdiag.errors import UsageError
+
+console = Console(highlight=False)
+
+
+def _floats(text: str | None, flag: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise UsageError(f"{flag} takes a comma list of numbers. Got {text!r}.") from None
+
+
+def _ints(text: str | None, flag: str) -> tuple[int, ...] | None:
+    values = _floats(text, flag)
+    if values is not None and any(v != int(v) for v in values):
+        raise UsageError(f"{flag} takes a comma list of integers. Got {text!r}.")
+    return None if values is None else tuple(int(v) for v in values)
+
+
+def _words(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+Opt = typer.Option
 
 
 @app.command("analyze")
-def analyze_command() -> None:
-    """Not implemented yet."""
-    raise PtdiagError("'ptdiag analyze' is not implemented yet")
+@handle_errors
+def analyze_command(
+    train: Annotated[Path, Opt("--train", help="Reference (in-distribution) images: ImageFolder dir or CSV/Parquet manifest.")],
+    shift: Annotated[Path, Opt("--shift", help="Shifted images, same classes (a subset is fine).")],
+    out: Annotated[Path | None, Opt("--out", help="Run directory [default: ptdiag-runs/<timestamp>-<name>].")] = None,
+    name: Annotated[str | None, Opt("--name", help="Run name used in the default run directory.")] = None,
+    config_file: Annotated[Path | None, Opt("--config", help="TOML or YAML file whose keys equal the flags.")] = None,
+    budget: Annotated[str | None, Opt("--budget", help="quick (2-core CPU) | standard (one GPU) | full (paper recipe).")] = None,
+    fmt: Annotated[str | None, Opt("--format", help="imagefolder | csv | parquet (default: auto-detect).")] = None,
+    model: Annotated[list[str] | None, Opt("--model", help="Pre-trained timm model (repeatable) [default: tf_efficientnet_lite0].")] = None,
+    weights: Annotated[list[str] | None, Opt("--weights", help="Local checkpoint for each --model (repeatable, same order).")] = None,
+    strategies: Annotated[str | None, Opt("--strategies", help="Comma list of lp, ft, lpft.")] = None,
+    image_size: Annotated[int | None, Opt("--image-size", help="Resolution for pre-trained models (px).")] = None,
+    max_reference: Annotated[int | None, Opt("--max-reference", help="Subsample the reference set to this many images.")] = None,
+    max_shift: Annotated[int | None, Opt("--max-shift", help="Subsample the shifted set to this many images.")] = None,
+    baseline_fractions: Annotated[str | None, Opt("--baseline-fractions", help="Comma list of training-data fractions.")] = None,
+    baseline_seeds: Annotated[str | None, Opt("--baseline-seeds", help="Comma list of baseline seeds.")] = None,
+    baseline_epochs: Annotated[int | None, Opt("--baseline-epochs", help="Epochs per baseline run.")] = None,
+    baseline_eval_epochs: Annotated[str | None, Opt("--baseline-eval-epochs", help="Comma list of checkpoint epochs.")] = None,
+    scratch_same_arch: Annotated[bool | None, Opt("--scratch-same-arch/--no-scratch-same-arch", help="Also train the pre-trained architecture from scratch.")] = None,
+    ft_epochs: Annotated[int | None, Opt("--ft-epochs", help="Fine-tuning epochs.")] = None,
+    ft_lrs: Annotated[str | None, Opt("--ft-lrs", help="Comma list: fine-tuning LR grid (chosen on reference val).")] = None,
+    ft_seeds: Annotated[int | None, Opt("--ft-seeds", help="Fine-tuning seeds at the chosen LR.")] = None,
+    batch_size: Annotated[int | None, Opt("--batch-size", help="Fine-tuning batch size (lower it on out-of-memory).")] = None,
+    epsilon: Annotated[float | None, Opt("--epsilon", help="Out-of-support threshold on p_ref/p_shift.")] = None,
+    folds: Annotated[int | None, Opt("--folds", help="Cross-fitting folds of the domain classifier.")] = None,
+    scale: Annotated[str | None, Opt("--scale", help="probit | logit.")] = None,
+    bootstrap: Annotated[int | None, Opt("--bootstrap", help="Bootstrap replicates for the test-noise interval.")] = None,
+    seed: Annotated[int | None, Opt("--seed", help="Seed for splits, subsampling and training.")] = None,
+    device: Annotated[str | None, Opt("--device", help="auto | cpu | cuda | cuda:N | mps.")] = None,
+    strict: Annotated[bool | None, Opt("--strict/--no-strict", help="Corrupt images are fatal.")] = None,
+    min_per_class: Annotated[int | None, Opt("--min-per-class", help="Warn below this many images per class.")] = None,
+    cache_dir: Annotated[str | None, Opt("--cache-dir", help="Decode cache folder [default: ~/.cache/ptdiag].")] = None,
+    fail_on: Annotated[str | None, Opt("--fail-on", help="Comma list of verdict kinds that fail (exit 1; 4 for inconclusive).")] = None,
+    dry_run: Annotated[bool, Opt("--dry-run", help="Print the plan and an estimated time, then exit.")] = False,
+    quiet: Annotated[bool, Opt("-q", "--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Train baselines and fine-tune pre-trained models on your data; split, decompose, give the verdict."""
+    from ptdiag.config import resolve_config
+    from ptdiag.gate import parse_fail_on
+
+    gate_kinds = parse_fail_on(fail_on) if fail_on else set()
+    flags = dict(
+        train=str(train), shift=str(shift), out=str(out) if out else None, name=name, budget=budget, format=fmt,
+        model=tuple(model) if model else None, weights=tuple(weights) if weights else None,
+        strategies=_words(strategies), image_size=image_size, max_reference=max_reference, max_shift=max_shift,
+        baseline_fractions=_floats(baseline_fractions, "--baseline-fractions"),
+        baseline_seeds=_ints(baseline_seeds, "--baseline-seeds"), baseline_epochs=baseline_epochs,
+        baseline_eval_epochs=_ints(baseline_eval_epochs, "--baseline-eval-epochs"),
+        scratch_same_arch=scratch_same_arch, ft_epochs=ft_epochs, ft_lrs=_floats(ft_lrs, "--ft-lrs"),
+        ft_seeds=ft_seeds, batch_size=batch_size, epsilon=epsilon, folds=folds, scale=scale, bootstrap=bootstrap,
+        seed=seed, device=device, strict=strict, min_per_class=min_per_class, cache_dir=cache_dir,
+        fail_on=tuple(sorted(gate_kinds)) or None,
+    )
+    config = resolve_config(flags, config_file)
+    if dry_run:
+        _print_plan(config)
+        return
+    results, run_dir = run_analysis(config, quiet=quiet)
+    _finish(results, run_dir, gate_kinds, quiet)
+
+
+def run_analysis(config, quiet: bool = False, out_console: Console | None = None):
+    """Resolve the run dir, log to it, run the pipeline under progress bars; return (results, run_dir)."""
+    from ptdiag.cli._progress import RichProgress
+    from ptdiag.pipeline import analyze
+    from ptdiag.runs import resolve_run_dir
+
+    out_console = out_console or console
+    run_dir, resumed = resolve_run_dir(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(run_dir / "ptdiag.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("ptdiag")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        if not quiet:
+            out_console.print(f"[bold]{'Resuming' if resumed else 'Run'}[/] {run_dir}")
+        with RichProgress(out_console, quiet=quiet) as progress:
+            results = analyze(config, run_dir, progress)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    return results, run_dir
+
+
+def _finish(results: dict, run_dir: Path, gate_kinds: set[str], quiet: bool) -> None:
+    from ptdiag.gate import run_gate
+    from ptdiag.report.terminal import render_gate, render_summary
+
+    if not quiet:
+        render_summary(results, console, source=str(run_dir / "results.json"))
+        console.print(f"Results: {run_dir / 'results.json'}   report: ptdiag report {run_dir} --html")
+    if gate_kinds:
+        gate = run_gate(results, fail_on=gate_kinds)
+        render_gate(gate, console)
+        if gate.exit_code:
+            raise typer.Exit(code=gate.exit_code)
+
+
+def _print_plan(config) -> None:
+    from ptdiag.ingest import load_pair
+    from ptdiag.runs import make_plan
+
+    pair = load_pair(config.train, config.shift, fmt=config.format, strict=config.strict,
+                     min_per_class=config.min_per_class)
+    plan = make_plan(config, len(pair.reference.labels), len(pair.shift.labels), len(pair.classes))
+    table = Table(title=f"ptdiag analyze --dry-run (budget {config.budget}, device {plan.device})")
+    table.add_column("what")
+    table.add_column("plan", justify="right")
+    rows = [
+        ("reference images (train/val/test)",
+         f"{plan.n_reference} ({plan.split['train']}/{plan.split['val']}/{plan.split['test']})"),
+        ("shifted images", str(plan.n_shift)),
+        ("classes", str(len(pair.classes))),
+        ("baseline runs × checkpoints", f"{plan.baseline_runs} runs, {plan.baseline_points} points"),
+        ("baseline epochs / image size", f"{plan.baseline_epochs} / {config.baseline_image_size} px"),
+        ("pre-trained backbones (features + LP)", str(plan.probes)),
+        ("fine-tune runs × epochs", f"{plan.finetune_runs} × {plan.finetune_epochs} at {config.image_size} px"),
+        ("support split", f"{config.folds}-fold cross-fitting, ε = {config.epsilon}"),
+        ("estimated time on this device", f"{plan.estimated_seconds / 60:.1f} min"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
