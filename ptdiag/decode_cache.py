@@ -82,6 +82,7 @@ class FileResult:
     meta: ImageMeta | None
     error_code: str | None = None
     error: str | None = None
+    from_cache: bool = False  # only hashed: the cache already held its decoding
 
     @property
     def ok(self) -> bool:
@@ -152,7 +153,7 @@ def scan_file(path: Path, size: int | None, known: dict[str, ImageMeta] | None =
         with open(path, "rb") as fh:
             digest = file_hash(fh)
             if known is not None and digest in known:
-                return FileResult(digest, known[digest]), None
+                return FileResult(digest, known[digest], from_cache=True), None
             fh.seek(0)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # DecompressionBombWarning etc.: the error case is handled below

@@ -121,6 +121,7 @@ class DatasetPair:
 
     ``leaked`` lists (reference path, shift path) pairs with identical content.
     ``listed_counts`` has the per-class file counts before validation and restriction, per role.
+    ``n_scanned`` files were hashed, of which ``n_decoded`` were decoded (the rest came from the decode cache).
     """
 
     reference: ImageSet
@@ -130,6 +131,8 @@ class DatasetPair:
     leaked: list[tuple[str, str]]
     listed_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     within_duplicates: dict[str, int] = field(default_factory=dict)
+    n_scanned: int = 0
+    n_decoded: int = 0
 
     @property
     def errors(self) -> list[Finding]:
@@ -436,7 +439,8 @@ def scan_pair(
     within = {s.role: _within_duplicates(s, findings) for s in (reference, shifted)}
     leaked, reference = _leakage(reference, shifted, drop_leaked, findings)
     findings += _size_findings(reference, shifted, min_per_class)
-    return DatasetPair(reference, shifted, classes, findings, leaked, listed, within)
+    n_decoded = sum(r.ok and not r.from_cache for r in results)
+    return DatasetPair(reference, shifted, classes, findings, leaked, listed, within, len(results), n_decoded)
 
 
 def load_pair(
