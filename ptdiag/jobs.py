@@ -51,31 +51,30 @@ class JobStore:
         self.root = Path(root)
         self.fingerprint = data_fingerprint
 
-    def _stem(self, spec: JobSpec) -> Path:
+    def path(self, spec: JobSpec, suffix: str) -> Path:
+        """`<stage>-<name>-<key><suffix>` (names may contain dots, so no Path.with_suffix)."""
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.name)[:60]
-        return self.root / f"{spec.stage}-{slug}-{spec.key(self.fingerprint)}"
+        return self.root / f"{spec.stage}-{slug}-{spec.key(self.fingerprint)}{suffix}"
 
     def done(self, spec: JobSpec) -> bool:
-        return self._stem(spec).with_suffix(".json").exists()
+        return self.path(spec, ".json").exists()
 
     def load(self, spec: JobSpec) -> JobOutput:
-        stem = self._stem(spec)
-        record = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+        record = json.loads(self.path(spec, ".json").read_text(encoding="utf-8"))
         arrays: dict[str, np.ndarray] = {}
         if record.get("has_arrays"):
-            with np.load(stem.with_suffix(".npz"), allow_pickle=False) as npz:
+            with np.load(self.path(spec, ".npz"), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
         return JobOutput(record["meta"], arrays, seconds=record.get("seconds", 0.0), cached=True)
 
     def save(self, spec: JobSpec, output: JobOutput) -> None:
-        stem = self._stem(spec)
         if output.arrays:
             buf = io.BytesIO()
             np.savez(buf, **output.arrays)
-            write_bytes_atomic(stem.with_suffix(".npz"), buf.getvalue())
+            write_bytes_atomic(self.path(spec, ".npz"), buf.getvalue())
         record = {"stage": spec.stage, "name": spec.name, "params": spec.params, "data": self.fingerprint,
                   "seconds": output.seconds, "has_arrays": bool(output.arrays), "meta": output.meta}
-        write_json_atomic(stem.with_suffix(".json"), record)
+        write_json_atomic(self.path(spec, ".json"), record)
 
 
 JobFn = Callable[[JobSpec, Any], JobOutput]

@@ -1,10 +1,78 @@
-"""`ptdiag demo` (placeholder until its issue lands)."""
+"""`ptdiag demo`: two known-answer scenarios on real Fashion-MNIST images, side by side."""
 
-from ptdiag.cli.app import app
-from ptdiag.errors import PtdiagError
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ptdiag.cli.app import app, handle_errors
+
+console = Console(highlight=False)
 
 
 @app.command("demo")
-def demo_command() -> None:
-    """Not implemented yet."""
-    raise PtdiagError("'ptdiag demo' is not implemented yet")
+@handle_errors
+def demo_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the generated data and one run per scenario.")] = Path("ptdiag-runs/demo"),
+    budget: Annotated[str, typer.Option("--budget", help="quick | standard | full.")] = "quick",
+    n_reference: Annotated[int, typer.Option("--n-reference", help="Reference images per scenario.")] = 4000,
+    n_shift: Annotated[int, typer.Option("--n-shift", help="Shifted images per scenario.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for data generation and training.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")] = "auto",
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Run the two-scenario demo (dataset bias vs extrapolation) on real images, offline."""
+    from ptdiag.cli.analyze_cmd import run_analysis
+    from ptdiag.demo import run_demo
+    from ptdiag.report.html import write_html
+
+    def run(config) -> dict[str, Any]:
+        if not quiet:
+            console.rule(f"[bold]{config.name}")
+        results, run_dir = run_analysis(config, quiet=quiet)
+        write_html(results, run_dir / "report.html", run_dir=run_dir)
+        return results
+
+    flags = {"budget": budget, "seed": seed, "device": device}
+    rows = run_demo(out, flags, run, n_reference=n_reference, n_shift=n_shift, seed=seed)
+    console.print(demo_table(rows))
+    for row in rows:
+        console.print(f"{row.key}: {row.run_dir / 'report.html'}")
+
+
+def _pts(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:+.1f}"
+
+
+def _er(entry: dict | None) -> str:
+    if not entry:
+        return "—"
+    return f"{_pts(entry['mid'])} [{_pts(entry['lower'])}, {_pts(entry['upper'])}]"
+
+
+def demo_table(rows) -> Table:
+    table = Table(title="ptdiag demo — Fashion-MNIST, two known-answer scenarios", show_lines=True)
+    for column in ("scenario", "expected", "verdict", "model", "ER", "ER_in", "ER_out", "bias / extrap. (pts)",
+                   "out-of-support"):
+        table.add_column(column)
+    for row in rows:
+        r = row.results
+        verdict = r["verdict"]
+        ok = verdict["kind"] == row.expected
+        support = r.get("support") or {}
+        n_shift = (support.get("n_in") or 0) + (support.get("n_out") or 0)
+        out_frac = f"{100 * support['n_out'] / n_shift:.1f} %" if n_shift else "—"
+        base = {d["name"]: d for d in r["decomposition"]["baseline"]}
+        for i, model in enumerate(r["pretrained"]):
+            comp = next((d for d in r["decomposition"]["baseline"] if model["name"] in d["name"]),
+                        next(iter(base.values()), None))
+            parts = "—" if comp is None else f"{_pts(comp['bias_component'])} / {_pts(comp['extrapolation_component'])}"
+            table.add_row(row.key if i == 0 else "", row.expected if i == 0 else "",
+                          (f"[{'green' if ok else 'red'}]{verdict['kind']}[/] ({verdict['confidence']})" if i == 0 else ""),
+                          model["name"], _er(model.get("er")), _er(model.get("er_in")), _er(model.get("er_out")),
+                          parts, out_frac if i == 0 else "")
+    return table
