@@ -1,10 +1,73 @@
-"""`ptdiag check` (placeholder until its issue lands)."""
+"""`ptdiag check`: the CI gate on a finished run; prints one line per check and exits 0/1/2/3/4."""
 
-from ptdiag.cli.app import app
-from ptdiag.errors import PtdiagError
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ptdiag.cli.app import app, handle_errors
+from ptdiag.errors import UsageError
+from ptdiag.schema import VERDICT_KINDS
 
 
 @app.command("check")
-def check_command() -> None:
-    """Not implemented yet."""
-    raise PtdiagError("'ptdiag check' is not implemented yet")
+@handle_errors
+def check_command(
+    run: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="RUN",
+            help="A run directory or its results.json (default: the newest run under ./ptdiag-runs/).",
+            show_default=False,
+        ),
+    ] = None,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            "--fail-on",
+            metavar="KINDS",
+            help=f"Comma list of verdict kinds that fail the gate: {', '.join(VERDICT_KINDS)}.",
+        ),
+    ] = "",
+    max_bias_component: Annotated[
+        float | None,
+        typer.Option(
+            "--max-bias-component",
+            metavar="POINTS",
+            min=0,
+            max=100,
+            help="Fail when the baseline bias component exceeds POINTS accuracy points.",
+        ),
+    ] = None,
+    min_er_out: Annotated[
+        float | None,
+        typer.Option(
+            "--min-er-out",
+            metavar="POINTS",
+            min=-100,
+            max=100,
+            help="Fail when the best pre-trained model's out-of-support ER is below POINTS accuracy points.",
+        ),
+    ] = None,
+    fail_if_warning: Annotated[
+        bool, typer.Option("--fail-if-warning", help="Fail when the run recorded any warning.")
+    ] = False,
+) -> None:
+    """Gate CI on a run: exit 0 pass, 1 failed, 2 usage, 3 unreadable results, 4 inconclusive."""
+    from ptdiag.gate import parse_fail_on, run_gate
+    from ptdiag.report import load_run, render_gate
+
+    kinds = parse_fail_on(fail_on)
+    if not kinds and max_bias_component is None and min_er_out is None and not fail_if_warning:
+        raise UsageError(
+            "nothing to check: give --fail-on, --max-bias-component, --min-er-out or --fail-if-warning",
+            hint="e.g. ptdiag check --fail-on dataset-bias,inconclusive",
+        )
+    results_path, results = load_run(run)
+    gate = run_gate(results, kinds, max_bias_component, min_er_out, fail_if_warning)
+    console = Console(highlight=False)
+    console.print(f"ptdiag check {results_path}", markup=False)
+    render_gate(gate, console)
+    raise typer.Exit(code=gate.exit_code)

@@ -1,0 +1,202 @@
+"""The self-contained HTML report: one file, inline CSS, inline SVG plots, thumbnails as data URIs, no script.
+
+Rendered with Jinja2 with autoescaping on, so every user string (class, file and model names) is text.
+Only markup this module builds itself (the matplotlib SVG) is marked safe.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+from PIL import Image, UnidentifiedImageError
+
+from ptdiag._io import write_text_atomic
+from ptdiag.gate import collect_warnings
+from ptdiag.report import _format as fmt
+
+THUMBNAIL_PX = 96
+GALLERIES = {
+    "most_out_of_support": (
+        "Most out-of-support shifted images",
+        "Shifted images the domain classifier finds least like any reference image (smallest ρ).",
+    ),
+    "in_support_baseline_errors": (
+        "In-support shifted images the baselines get wrong",
+        "Shifted images that look like reference data yet most baselines misclassify: evidence of dataset bias.",
+    ),
+    "most_shift_like_reference": (
+        "Most shift-like reference images",
+        "Reference images the domain classifier mistakes most for shifted ones.",
+    ),
+}
+
+# What each remedy the verdict can recommend actually is; shown when the recommendations mention it.
+REMEDIES = [
+    (
+        r"pre-?train|fine-?tun",
+        "Fine-tuning a pre-trained model",
+        "Start from weights trained on a large, diverse dataset and train on your reference data: a linear probe "
+        "(LP) trains only a new last layer on frozen features; full fine-tuning (FT) trains all weights; LP-FT "
+        "does LP first, then FT, which tends to keep more of the pre-trained features. Pre-training helps with "
+        "shifted images unlike anything in the reference data (extrapolation), not with biases of the reference "
+        "data itself.",
+    ),
+    (
+        r"reweight",
+        "Group or density-ratio reweighting",
+        "Train with example weights that up-weight under-represented groups (when group labels exist) or weight "
+        "reference images by an estimated density ratio p_shift/p_ref, so training resembles the shifted "
+        "distribution where the two overlap.",
+    ),
+    (
+        r"\bDFR\b|last-layer",
+        "Last-layer retraining (Deep Feature Reweighting, DFR)",
+        "Keep the trained feature extractor and retrain only the last layer on a small group-balanced set, "
+        "removing reliance on spurious features the full training set rewards.",
+    ),
+    (
+        r"curat|de-?bias|balanc|counterfactual",
+        "A curated, de-biased dataset",
+        "Collect or relabel a small set in which the spurious cue no longer predicts the class (balanced or "
+        "counterfactual examples); use it to train, fine-tune or validate.",
+    ),
+    (
+        r"baseline|more data|inconclusive|rerun|re-run",
+        "More evidence",
+        "More and more diverse from-scratch baselines (data fractions, seeds, architectures) narrow the line's "
+        "interval; more shifted images narrow the per-split accuracies.",
+    ),
+]
+
+
+def render_html(results: dict[str, Any], image_root: str | Path | None = None) -> str:
+    """The report as one HTML string. `image_root` resolves relative gallery paths (e.g. the run directory)."""
+    env = _environment()
+    context = _context(results, Path(image_root) if image_root is not None else None)
+    return env.get_template("report.html.j2").render(**context)
+
+
+def write_html(results: dict[str, Any], path: str | Path, image_root: str | Path | None = None) -> Path:
+    """Render and write the report atomically; returns the path."""
+    return write_text_atomic(path, render_html(results, image_root))
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("ptdiag.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(pct=fmt.pct, points=fmt.points, interval=fmt.interval, number=fmt.number, seconds=fmt.seconds)
+    return env
+
+
+def _context(results: dict[str, Any], image_root: Path | None) -> dict[str, Any]:
+    from ptdiag.report import plots  # matplotlib and scipy load only when a report is drawn
+
+    plots.reset_ids()  # ids restart per report, so the same results render to the same file
+    support = results.get("support")
+    panels = [
+        {
+            "key": key,
+            "title": fmt.SPLIT_LABELS[key],
+            "fit": results["fit"].get(key),
+            "svg": _safe(plots.line_panel(results, key)),
+        }
+        for key in plots.SPLITS
+    ]
+    verdict = results["verdict"]
+    return {
+        "r": results,
+        "verdict": verdict,
+        "verdict_title": fmt.verdict_title(verdict["kind"]),
+        "verdict_meaning": fmt.VERDICT_MEANINGS.get(verdict["kind"], ""),
+        "key_numbers": fmt.key_numbers(results),
+        "warnings": collect_warnings(results),
+        "class_rows": _class_rows(results["data"]),
+        "panels": panels,
+        "split_labels": fmt.SPLIT_LABELS,
+        "support": support,
+        "support_total": (support["n_in"] + support["n_out"]) if support else 0,
+        "support_plots": {
+            "histogram": _safe(plots.log_ratio_histogram(support)),
+            "epsilon": _safe(plots.epsilon_curve(support)),
+            "calibration": _safe(plots.calibration_plot(support)),
+        },
+        "decomposition_svg": _safe(plots.decomposition_chart(results["decomposition"])),
+        "galleries": _galleries(results.get("galleries") or {}, image_root),
+        "remedies": _remedies(verdict["recommendations"]),
+        "config_json": json.dumps(results["config"], indent=2, sort_keys=True),
+        "seeds": _seeds(results),
+    }
+
+
+def _safe(svg: str | None) -> Markup | None:
+    # Only our own matplotlib output is trusted; its text is drawn as paths and comments are stripped.
+    return Markup(svg) if svg else None
+
+
+def _class_rows(data: dict[str, Any]) -> list[tuple[str, int | None, int | None]]:
+    ref, shift = data["reference"], data["shift"]
+    ref_counts, shift_counts = ref.get("class_counts") or {}, shift.get("class_counts") or {}
+    names = list(dict.fromkeys([*ref["classes"], *shift["classes"]]))
+    return [(name, ref_counts.get(name), shift_counts.get(name)) for name in names]
+
+
+def _galleries(galleries: dict[str, Any], image_root: Path | None) -> list[dict[str, Any]]:
+    out = []
+    for key, items in galleries.items():
+        title, description = GALLERIES.get(key, (key.replace("_", " "), ""))
+        entries = []
+        for item in items or []:
+            path = str(item.get("path", ""))
+            entries.append({**item, "path": path, "src": thumbnail_data_uri(path, image_root)})
+        out.append({"key": key, "title": title, "description": description, "items": entries})
+    return out
+
+
+def thumbnail_data_uri(path: str, image_root: Path | None = None, size: int = THUMBNAIL_PX) -> str | None:
+    """A PNG data URI of the image at `path` shrunk to `size` px, or None when it cannot be read.
+
+    The images are the user's files: they are only opened for reading.
+    """
+    candidates = [Path(path)]
+    if image_root is not None and not Path(path).is_absolute():
+        candidates.insert(0, image_root / path)
+    for candidate in candidates:
+        try:
+            with Image.open(candidate) as image:
+                image = image.convert("RGB")
+                image.thumbnail((size, size))
+                buffer = io.BytesIO()
+                image.save(buffer, format="PNG", optimize=True)
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            continue
+        return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return None
+
+
+def _remedies(recommendations: list[str]) -> list[tuple[str, str]]:
+    text = " ".join(recommendations)
+    matched = [(title, body) for pattern, title, body in REMEDIES if re.search(pattern, text, flags=re.I)]
+    return matched or [(title, body) for _, title, body in REMEDIES]
+
+
+def _seeds(results: dict[str, Any]) -> list[tuple[str, Any]]:
+    seeds: list[tuple[str, Any]] = []
+    if "seed" in results["config"]:
+        seeds.append(("config", results["config"]["seed"]))
+    for group in ("baselines", "pretrained"):
+        values = sorted({m["seed"] for m in results[group] if m.get("seed") is not None})
+        if values:
+            seeds.append((group, ", ".join(str(v) for v in values)))
+    return seeds

@@ -1,0 +1,69 @@
+"""A compact GitHub-flavoured Markdown summary: verdict, key numbers, ER table, warnings.
+
+Sized for a pull-request comment or `$GITHUB_STEP_SUMMARY`. User strings are escaped so a class or model
+name can neither inject HTML nor break the table.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ptdiag.gate import GateResult, collect_warnings
+from ptdiag.report._format import VERDICT_MEANINGS, interval, key_numbers, pct, verdict_title
+
+# Characters that GitHub Markdown would read as formatting, plus the table's own separator.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}|#~!])")
+_STATUS_ICONS = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "INCONCLUSIVE": "❔"}
+
+
+def md_escape(text: Any) -> str:
+    """Escape a user string for Markdown text or a table cell (HTML entities, specials, newlines)."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
+
+
+def render_markdown(results: dict[str, Any], gate: GateResult | None = None) -> str:
+    """The Markdown summary as one string ending in a newline; `gate` adds the gate's check table."""
+    verdict = results["verdict"]
+    kind, confidence = verdict["kind"], md_escape(verdict["confidence"])
+    lines = [f"## ptdiag: {verdict_title(kind)} (`{kind}`, confidence {confidence})", ""]
+    if verdict["kind"] in VERDICT_MEANINGS:
+        lines += [f"_{VERDICT_MEANINGS[verdict['kind']]}_", ""]
+    for label, items in (("Why", verdict["reasons"]), ("What to do", verdict["recommendations"])):
+        if items:
+            lines += [f"**{label}**", ""] + [f"- {md_escape(item)}" for item in items] + [""]
+
+    lines += ["| Key number | Value |", "|---|---|"]
+    lines += [f"| {md_escape(label.strip())} | {md_escape(value)} |" for label, value in key_numbers(results)]
+    lines.append("")
+
+    if results["pretrained"]:
+        lines += [
+            "| Pre-trained model | Ref. acc. | Shift acc. | ER | ER_in | ER_out |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for model in results["pretrained"]:
+            cells = [md_escape(model["name"]), pct(model["ref_acc"]), pct(model["shift_acc"])]
+            cells += [interval(model.get(key)) for key in ("er", "er_in", "er_out")]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", "ER: effective robustness in accuracy points with its 95 % interval (line uncertainty).", ""]
+
+    if gate is not None:
+        lines += ["| Check | Status | Detail |", "|---|---|---|"]
+        for check in gate.checks:
+            icon = _STATUS_ICONS[check.status]
+            lines.append(f"| {check.name} | {icon} {check.status} | {md_escape(check.message)} |")
+        lines += ["", f"**Gate: {_STATUS_ICONS[gate.status]} {gate.status}** (exit {gate.exit_code})", ""]
+
+    warnings = collect_warnings(results)
+    if warnings:
+        lines += [f"**Warnings ({len(warnings)})**", ""] + [f"- {md_escape(w)}" for w in warnings] + [""]
+
+    data = results["data"]
+    lines.append(
+        f"<sub>ptdiag {md_escape(results['ptdiag_version'])} · run {md_escape(results['created'])} · "
+        f"fingerprints reference {md_escape(data['reference']['fingerprint'])}, "
+        f"shift {md_escape(data['shift']['fingerprint'])}</sub>"
+    )
+    return "\n".join(lines) + "\n"
