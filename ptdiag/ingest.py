@@ -231,7 +231,9 @@ def _discover_folder(root: Path, role: str) -> _Listing:
                 str(root),
             )
         )
-    visited: set[str] = set()
+    # Real paths of the root and of every class folder: a link back to one of them is a loop (or a second route
+    # into another class) and is never followed.
+    visited = {os.path.realpath(root)} | {os.path.realpath(e.path) for e in entries if e.is_dir()}
     for entry in entries:
         if _is_hidden(entry.name) or not entry.is_dir():
             continue
@@ -247,21 +249,25 @@ def _discover_folder(root: Path, role: str) -> _Listing:
 def _walk_class(class_dir: Path, role: str, visited: set[str], listing: _Listing) -> list[Path]:
     """All image files below one class folder, sorted; counts the rest. Never enters a folder twice."""
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True, onerror=None):
-        real = os.path.realpath(dirpath)
-        if real in visited:  # a symlink loop, or two links to one folder: both would double-count images
-            listing.findings.append(
-                Finding(
-                    "warning",
-                    "symlink-loop",
-                    f"{role}: skipped {dirpath}: it leads to a folder already scanned ({real})",
-                    dirpath,
+    root_real = os.path.realpath(listing.root)
+    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
+        kept = []
+        for name in sorted(d for d in dirnames if not _is_hidden(d)):
+            real = os.path.realpath(os.path.join(dirpath, name))
+            # Already seen (a loop, or a second link to one folder), or an ancestor of the dataset itself.
+            if real in visited or root_real.startswith(real.rstrip(os.sep) + os.sep):
+                listing.findings.append(
+                    Finding(
+                        "warning",
+                        "symlink-loop",
+                        f"{role}: skipped {os.path.join(dirpath, name)}: it leads to a folder already scanned ({real})",
+                        os.path.join(dirpath, name),
+                    )
                 )
-            )
-            dirnames[:] = []
-            continue
-        visited.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+                continue
+            visited.add(real)
+            kept.append(name)
+        dirnames[:] = kept
         for name in sorted(filenames):
             if _is_hidden(name):
                 continue

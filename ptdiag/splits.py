@@ -81,7 +81,7 @@ def _carve(pool: np.ndarray, labels: np.ndarray, size: int, seed: int, part: str
     try:
         rest, carved = train_test_split(pool, test_size=size, stratify=labels[pool], random_state=seed)
     except ValueError as exc:
-        smallest = int(np.bincount(labels[pool]).min(initial=0)) if len(pool) else 0
+        smallest = int(np.unique(labels[pool], return_counts=True)[1].min()) if len(pool) else 0
         raise DataError(
             f"cannot split off a stratified {part} set of {size} images from {len(pool)}: {exc}",
             hint=f"the smallest class has {smallest} image(s); add images or lower the {part} size",
