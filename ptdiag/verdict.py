@@ -142,6 +142,7 @@ class VerdictInputs:
     n_out: int | None = None
     pi_in: float | None = None
     pi_out: float | None = None
+    n_baselines: int | None = None
     checks: Sequence[Check] = ()
 
 
@@ -261,7 +262,7 @@ def _with_support(inputs: VerdictInputs, primary: CandidateEvidence, checks: lis
             reasons.append(f"{primary.name}: {_effect_text(primary.effects[split], label, split)}")
     reasons += _disagreement(inputs.candidates, primary, decisive, config, recs)
     evidence = _evidence(primary, decisive)
-    confidence = "low" if kind == "inconclusive" else _confidence(primary, decisive, checks, config)
+    confidence = "low" if kind == "inconclusive" else _confidence(primary, decisive, inputs.n_baselines, config)
     return Verdict(kind, confidence, evidence, _dedupe(reasons)[:4], _dedupe(recs), checks, primary.name)
 
 
@@ -276,7 +277,7 @@ def _without_support(inputs: VerdictInputs, primary: CandidateEvidence, checks: 
     recs: list[str] = []
     reasons += _disagreement(inputs.candidates, primary, ["shift"], config, recs)
     if effect == "helps":
-        confidence = _lower(_confidence(primary, ["shift"], checks, config))
+        confidence = _lower(_confidence(primary, ["shift"], inputs.n_baselines, config))
         return Verdict("pretraining-helps", confidence, _evidence(primary, ["shift"]), _dedupe(reasons)[:4],
                        [_pretrain_rec(primary, split="shift")] + recs, checks, primary.name)
     return Verdict("inconclusive", "low", _evidence(primary, ["shift"]), _dedupe(reasons)[:4],
@@ -383,15 +384,17 @@ def _disagreement(candidates: Sequence[CandidateEvidence], primary: CandidateEvi
     return out
 
 
-def _confidence(primary: CandidateEvidence, splits: Sequence[str], checks: Sequence[Check],
+def _confidence(primary: CandidateEvidence, splits: Sequence[str], n_baselines: int | None,
                 config: VerdictConfig) -> str:
+    """Start high; each weakness lowers one level: nonparametric evidence, no baseline reaching the candidate's
+    accuracy, fewer than `min_baselines` baselines, a candidate far beyond the baselines' range."""
     level = 2
     if any(primary.effects[s].evidence == "nonparametric" for s in splits if s in primary.effects):
         level -= 1
     if any(not primary.effects[s].comparison_matched for s in splits
            if s in primary.effects and primary.effects[s].evidence == "nonparametric"):
         level -= 1
-    if any(c.status == "WARN" and c.name.startswith("baselines") and "recommended" not in c.message for c in checks):
+    if n_baselines is not None and n_baselines < config.min_baselines:
         level -= 1
     if primary.extrapolation_distance > config.max_extrapolation:
         level -= 1
