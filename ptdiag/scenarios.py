@@ -308,7 +308,7 @@ class Scenario:
     true_ratio: str
     params: Mapping[str, Param]
     defaults: Mapping[str, Any]
-    build: Builder
+    builder: Builder
 
     def all_params(self) -> dict[str, Param]:
         merged = {**COMMON_PARAMS, **self.params}
@@ -392,30 +392,18 @@ class Scenario:
             resolved["n_reference"], resolved["n_shift"], reference_rng, shift_rng, shared_rng,
         )  # fmt: skip
         specific = {key: resolved[key] for key in self.params}
-        return self.build(context, **specific), classes[:num_classes]
+        return self.builder(context, **specific), classes[:num_classes]
 
     def _write(self, root: Path, pair: Pair, class_names: list[str], resolved: dict[str, Any]) -> None:
         folders = class_folder_names(class_names)
         rows: list[dict[str, Any]] = []
         counts = {}
         for side_name, side in (("reference", pair.reference), ("shift", pair.shift)):
-            split = REFERENCE_SPLIT if side_name == "reference" else SHIFT_SPLIT
             paths = _write_pngs(root / side_name, side.images, side.sample.labels, folders)
+            rows += _truth_rows(side_name, side, [path.relative_to(root).as_posix() for path in paths], folders)
             counts[side_name] = {
                 folders[k]: int(n) for k, n in enumerate(np.bincount(side.sample.labels, minlength=len(folders)))
             }
-            for i, path in enumerate(paths):
-                row = {
-                    "path": path.relative_to(root).as_posix(),
-                    "side": side_name,
-                    "class": folders[side.sample.labels[i]],
-                    "label": int(side.sample.labels[i]),
-                    "source_split": split,
-                    "source_index": int(side.sample.source_index[i]),
-                    "true_density_ratio": float(side.true_ratio[i]),
-                }
-                row.update({key: _plain(values[i]) for key, values in side.columns.items()})
-                rows.append(row)
         _write_truth_csv(root / "truth.csv", rows)
         meta = {
             "format": "ptdiag-scenario",
@@ -471,15 +459,15 @@ def register_scenario(
         if clash or set(defaults or {}) - set(COMMON_PARAMS) - set(params or {}):
             raise ValueError(f"scenario {name!r}: parameter names clash or defaults name unknown parameters")
         _REGISTRY[name] = Scenario(
-            name,
-            description,
-            tuple(expected),
-            support,
-            paper,
-            true_ratio,
-            dict(params or {}),
-            dict(defaults or {}),
-            build,
+            name=name,
+            description=description,
+            expected=tuple(expected),
+            support=support,
+            paper=paper,
+            true_ratio=true_ratio,
+            params=dict(params or {}),
+            defaults=dict(defaults or {}),
+            builder=build,
         )
         return build
 
@@ -679,6 +667,25 @@ def _write_pngs(side_dir: Path, images: np.ndarray, labels: np.ndarray, folders:
     with ThreadPoolExecutor(max_workers=_WRITE_THREADS) as pool:
         list(pool.map(save, range(len(paths)), chunksize=256))
     return paths
+
+
+def _truth_rows(side_name: str, side: Side, paths: list[str], folders: list[str]) -> list[dict[str, Any]]:
+    """truth.csv rows of one side: where each image came from and its known density ratio."""
+    rows = []
+    for i, path in enumerate(paths):
+        label = int(side.sample.labels[i])
+        row = {
+            "path": path,
+            "side": side_name,
+            "class": folders[label],
+            "label": label,
+            "source_split": REFERENCE_SPLIT if side_name == "reference" else SHIFT_SPLIT,
+            "source_index": int(side.sample.source_index[i]),
+            "true_density_ratio": float(side.true_ratio[i]),
+        }
+        row.update({key: _plain(values[i]) for key, values in side.columns.items()})
+        rows.append(row)
+    return rows
 
 
 def _write_truth_csv(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -145,7 +145,7 @@ def test_class_counts_are_exact_and_proportional():
 
 @pytest.mark.parametrize("p", [0.5, 0.8])
 def test_tint_bias_pixels_and_colour_frequencies(fmnist, fmnist_cache, tmp_path, p):
-    data = fmnist("tint-bias", tmp_path, n_reference=3000, n_shift=2000, p=p, seed=1)
+    data = fmnist("tint-bias", tmp_path, n_reference=1500, n_shift=1000, p=p, seed=1)
     meta = json.loads((data.root / "scenario.json").read_text())
     palette = np.array(meta["details"]["palette"])
     k = len(palette)
@@ -223,19 +223,19 @@ def test_label_shift_with_an_odd_number_of_classes_keeps_rates(tmp_path):
 
 
 def test_no_shift_is_the_same_distribution_and_invert_is_not(fmnist, fmnist_cache, tmp_path):
-    same = fmnist("no-shift", tmp_path, n_reference=1000, n_shift=1000, seed=3)
+    same = fmnist("no-shift", tmp_path, n_reference=500, n_shift=500, seed=3)
     ref_rows, ref = read_side(same, "reference")
     shift_rows, shift = read_side(same, "shift")
     assert np.array_equal(ref[..., 0], source_images(ref_rows, fmnist_cache, "train"))
     assert np.array_equal(shift[..., 0], source_images(shift_rows, fmnist_cache, "test"))
     assert {r["true_density_ratio"] for r in ref_rows + shift_rows} == {"1.0"}
     ref_counts = np.bincount([int(r["label"]) for r in ref_rows])
-    assert ref_counts.tolist() == np.bincount([int(r["label"]) for r in shift_rows]).tolist() == [100] * 10
+    assert ref_counts.tolist() == np.bincount([int(r["label"]) for r in shift_rows]).tolist() == [50] * 10
     # Fresh sample, not a copy: no shifted image equals a reference image.
     assert not {img.tobytes() for img in ref} & {img.tobytes() for img in shift}
     # Same distribution of per-image brightness; the same test flags a real shift of the same size.
     assert ks_2samp(ref.mean(axis=(1, 2, 3)), shift.mean(axis=(1, 2, 3))).pvalue > 0.01
-    inverted = fmnist("invert", tmp_path, n_reference=1000, n_shift=1000, seed=3)
+    inverted = fmnist("invert", tmp_path, n_reference=500, n_shift=500, seed=3)
     _, inv_shift = read_side(inverted, "shift")
     assert ks_2samp(ref.mean(axis=(1, 2, 3)), inv_shift.mean(axis=(1, 2, 3))).pvalue < 1e-6
 
