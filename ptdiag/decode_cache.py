@@ -18,6 +18,7 @@ import json
 import math
 import multiprocessing
 import os
+import sys
 import uuid
 import warnings
 from collections.abc import Callable, Sequence
@@ -251,9 +252,11 @@ def _scan_chunk(paths: list[str], size: int | None, cache_root: str | None, fill
 
 
 def _pool_context():
-    # fork is unsafe once torch has started threads; forkserver/spawn start clean workers.
+    """fork on Linux, like torch's DataLoader: workers start at once and do not re-import ``__main__`` (which, for
+    the ``ptdiag`` script or a notebook, would import torch in every worker or fail). The workers only run PIL,
+    numpy and hashlib, so the usual fork-after-threads hazards do not apply. spawn elsewhere."""
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") and "fork" in methods else "spawn")
 
 
 def scan_files(
