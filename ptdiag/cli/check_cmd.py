@@ -68,6 +68,6 @@ def check_command(
     results_path, results = load_run(run)
     gate = run_gate(results, kinds, max_bias_component, min_er_out, fail_if_warning)
     console = Console(highlight=False)
-    console.print(f"ptdiag check {results_path}", markup=False)
+    console.print(f"ptdiag check {results_path}", markup=False, soft_wrap=True)
     render_gate(gate, console)
     raise typer.Exit(code=gate.exit_code)
