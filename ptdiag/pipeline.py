@@ -33,8 +33,8 @@ from ptdiag.jobs import JobOutput, JobSpec, JobStore, LocalExecutor
 from ptdiag.models import BackboneSpec, create_baseline, create_pretrained, normalization, pick_device
 from ptdiag.schema import validate_results
 from ptdiag.score import ModelEval, StatsConfig, score
-from ptdiag.splits import load_split, reference_split, save_split
-from ptdiag.support import SupportConfig, estimate_support
+from ptdiag.splits import load_or_create_split
+from ptdiag.support import SupportConfig, SupportSplit, estimate_support
 from ptdiag.train import ArraySet, Normalizer, TrainConfig, predict, resize_images, train_model
 
 log = logging.getLogger("ptdiag")
@@ -111,13 +111,10 @@ def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> Ru
     ref_index = _stratified_subsample(pair.reference.labels, config.max_reference, config.seed)
     shift_index = _stratified_subsample(pair.shift.labels, config.max_shift, config.seed)
     labels = pair.reference.labels[ref_index]
-    split_file = run_dir / "split.json"
-    split = load_split(split_file) if split_file.exists() else None
-    if split is None or sum(len(v) for v in split.values()) != len(ref_index):
-        manifest = pair.reference.splits[ref_index] if pair.reference.splits is not None else None
-        split = reference_split(labels, val=config.val_fraction, test=config.test_fraction, seed=config.seed,
-                                manifest_splits=manifest)
-        save_split(split_file, split)
+    manifest = pair.reference.splits[ref_index] if pair.reference.splits is not None else None
+    subsample_fp = hashlib.sha256(pair.reference.fingerprint.encode() + ref_index.tobytes()).hexdigest()[:16]
+    split = load_or_create_split(run_dir / "split.json", labels, fingerprint=subsample_fp, val=config.val_fraction,
+                                 test=config.test_fraction, seed=config.seed, manifest_splits=manifest)
     progress("stage", "decode")
     ref_images = cache.load([pair.reference.paths[i] for i in ref_index],
                             [pair.reference.hashes[i] for i in ref_index], config.image_size)
@@ -162,7 +159,8 @@ def run_baseline(spec: JobSpec, ctx: Context) -> JobOutput:
     train = train.subset(np.sort(rng.permutation(len(train))[:n_keep]))
     model = create_baseline(len(data.pair.classes), arch=p["arch"], width=p["width"] or 32)
     normalize = Normalizer(*normalization(model), ctx.device)
-    cfg = TrainConfig(epochs=p["epochs"], lr=p["lr"], batch_size=p["batch_size"], seed=p["seed_base"] + p["seed"])
+    batch_size = min(p["batch_size"], max(8, n_keep // 10))  # tiny sets still get ~10 steps per epoch
+    cfg = TrainConfig(epochs=p["epochs"], lr=p["lr"], batch_size=batch_size, seed=p["seed_base"] + p["seed"])
     eval_sets = {"test": data.part("test", p["image_size"]).images, "shift": data.part("shift", p["image_size"]).images}
     preds = train_model(model, train, cfg, normalize, eval_sets=eval_sets, eval_epochs=tuple(p["eval_epochs"]),
                         on_step=_step_reporter(ctx, spec))
@@ -237,9 +235,20 @@ def run_support(spec: JobSpec, ctx: Context) -> JobOutput:
                               shift_groups=groups,
                               config=SupportConfig(epsilon=spec.params["epsilon"], folds=spec.params["folds"],
                                                    seed=spec.params["seed"]))
-    return JobOutput({"support": result.to_dict()},
-                     {"rho_shift": result.rho_shift, "rho_reference": result.rho_reference, "sample": sample,
-                      "in_support": result.in_support})
+    meta = {name: getattr(result, name) for name in _SUPPORT_SCALARS}
+    arrays = {name: np.asarray(getattr(result, name)) for name in _SUPPORT_ARRAYS}
+    return JobOutput(meta, dict(arrays, sample=sample))
+
+
+_SUPPORT_ARRAYS = ("rho_shift", "rho_reference", "logit_shift", "logit_reference")
+_SUPPORT_SCALARS = ("epsilon", "domain_auc", "temperature", "C", "c_selection", "folds", "fold_kind", "ece",
+                    "calibration", "log_ratio_histogram", "warnings", "seconds")
+
+
+def support_from_job(out: JobOutput) -> SupportSplit:
+    """Rebuild the SupportSplit from its stored job result (nothing is refitted)."""
+    meta = dict(out.meta, c_selection=tuple(tuple(pair) for pair in out.meta["c_selection"]))
+    return SupportSplit(**meta, **{name: out.arrays[name] for name in _SUPPORT_ARRAYS})
 
 
 def _step_reporter(ctx: Context, spec: JobSpec) -> Callable[[int, int], None]:
@@ -292,14 +301,12 @@ def analyze(config: AnalyzeConfig, run_dir: Path, progress: Progress | None = No
                                 seed=config.seed, max_reference=config.support_max_reference))
     support_out = stage("support", [support_spec], run_support)[0]
     start = time.perf_counter()
-    from ptdiag.support import SupportSplit
-
-    support = SupportSplit.from_saved(support_out.meta["support"], support_out.arrays)
+    support = support_from_job(support_out)
     scores = score(evals, support, StatsConfig(scale=config.scale, epsilon=config.epsilon,
                                                bootstrap=config.bootstrap, seed=config.seed))
     timings["statistics"] = time.perf_counter() - start
     timings["total"] = sum(v for k, v in timings.items() if k != "total")
-    results = _assemble(config, data, scores.to_dict(), support_out, evals, timings, device)
+    results = _assemble(config, data, scores.to_dict(), support, support_out, evals, timings, device)
     _write_predictions(run_dir, ctx, evals, support_out)
     write_json_atomic(run_dir / "results.json", validate_results(results))
     return results
@@ -352,7 +359,8 @@ def _finetune_spec(config: AnalyzeConfig, backbone: BackboneSpec, strategy: str,
     return JobSpec("finetune", f"{backbone.label}-{strategy}-lr{lr:g}-s{seed}", params)
 
 
-def _assemble(config, data: RunData, scores: dict, support_out: JobOutput, evals, timings, device) -> dict:
+def _assemble(config, data: RunData, scores: dict, support: SupportSplit, support_out: JobOutput, evals, timings,
+              device) -> dict:
     pair = data.pair
 
     def describe(image_set, index) -> dict[str, Any]:
@@ -374,7 +382,7 @@ def _assemble(config, data: RunData, scores: dict, support_out: JobOutput, evals
             "fingerprint": data.fingerprint,
         },
         **scores,
-        "support": support_out.meta["support"],
+        "support": support.to_dict(),
         "galleries": _galleries(data, evals, support_out),
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
@@ -386,7 +394,7 @@ def _assemble(config, data: RunData, scores: dict, support_out: JobOutput, evals
 def _galleries(data: RunData, evals: list[ModelEval], support_out: JobOutput, k: int = 12) -> dict[str, list]:
     """Example lists for the report (paths are the user's files; the report reads them, never writes)."""
     pair, rho, rho_ref = data.pair, support_out.arrays["rho_shift"], support_out.arrays["rho_reference"]
-    in_support = support_out.arrays["in_support"].astype(bool)
+    in_support = rho >= support_out.meta["epsilon"]
     base = [e.shift_correct for e in evals if e.kind == "baseline"]
     error_rate = 1.0 - np.mean(base, axis=0) if base else np.zeros(len(rho))
 

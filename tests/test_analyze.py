@@ -1,0 +1,145 @@
+"""End-to-end `ptdiag analyze` on a tiny generated pair (CPU), plus resume after a kill."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from ptdiag.cli import app
+from ptdiag.scenarios import get_scenario
+from ptdiag.schema import validate_results
+
+TINY = ["--image-size", "32", "--baseline-fractions", "0.5,1.0", "--baseline-epochs", "4",
+        "--baseline-eval-epochs", "2,3,4", "--ft-epochs", "1", "--ft-lrs", "0.001", "--folds", "3",
+        "--bootstrap", "50", "--strategies", "lp,lpft", "--min-per-class", "2", "--seed", "0"]
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pair")
+    data = get_scenario("toy").generate(root / "toy", n_reference=160, n_shift=96, seed=0)
+    return data.reference_dir, data.shift_dir
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_pair, tmp_path_factory):
+    ref, shift = tiny_pair
+    before = _snapshot(ref.parent)
+    out = tmp_path_factory.mktemp("runs") / "run"
+    env_cache = str(tmp_path_factory.mktemp("cache"))
+    result = CliRunner().invoke(app, ["analyze", "--train", str(ref), "--shift", str(shift), "--out", str(out),
+                                      "--cache-dir", env_cache, "-q", *TINY])
+    assert result.exit_code == 0, result.output
+    assert _snapshot(ref.parent) == before  # never writes into the user's data folders
+    return out, env_cache
+
+
+def test_results_json_is_valid_and_consistent(finished_run):
+    out, _ = finished_run
+    results = validate_results(json.loads((out / "results.json").read_text()))
+    assert len(results["baselines"]) == 6
+    assert {p["strategy"] for p in results["pretrained"]} == {"lp", "lpft"}
+    support = results["support"]
+    assert support["n_in"] + support["n_out"] == results["data"]["shift"]["n"]
+    pi_in, pi_out = support["n_in"] / results["data"]["shift"]["n"], support["n_out"] / results["data"]["shift"]["n"]
+    for model in results["pretrained"] + results["baselines"]:
+        parts = [(pi, acc) for pi, acc in ((pi_in, model["in_acc"]), (pi_out, model["out_acc"])) if acc is not None]
+        assert sum(pi * acc for pi, acc in parts) == pytest.approx(model["shift_acc"], abs=1e-9)
+    for row in results["decomposition"]["pretrained"] + results["decomposition"]["baseline"]:
+        parts = [row["bias_component"] or 0.0, row["extrapolation_component"] or 0.0]
+        assert sum(parts) == pytest.approx(row["gap"], abs=1e-9)
+    assert results["verdict"]["kind"] in ("pretraining-helps", "dataset-bias", "both", "no-shift", "inconclusive")
+    assert set(results["timings"]) >= {"ingest", "baselines", "features", "support", "statistics", "total"}
+
+
+def test_run_dir_contents(finished_run):
+    out, _ = finished_run
+    for name in ("config.json", "split.json", "results.json", "predictions.parquet", "ptdiag.log"):
+        assert (out / name).exists(), name
+    table = pd.read_parquet(out / "predictions.parquet")
+    assert {"model", "example_id", "path", "set", "split", "label", "prediction", "correct",
+            "density_ratio"} <= set(table.columns)
+    shift_rows = table[table["set"] == "shift"]
+    assert shift_rows["density_ratio"].notna().all()
+    assert (shift_rows["correct"] == (shift_rows["prediction"] == shift_rows["label"])).all()
+
+
+def test_rerun_skips_every_finished_job(finished_run, tiny_pair):
+    out, cache = finished_run
+    ref, shift = tiny_pair
+    jobs_before = _snapshot(out / "jobs")
+    first = json.loads((out / "results.json").read_text())
+    result = CliRunner().invoke(app, ["analyze", "--train", str(ref), "--shift", str(shift), "--out", str(out),
+                                      "--cache-dir", cache, "-q", *TINY])
+    assert result.exit_code == 0, result.output
+    assert _snapshot(out / "jobs") == jobs_before
+    again = json.loads((out / "results.json").read_text())
+    assert again["baselines"] == first["baselines"] and again["pretrained"] == first["pretrained"]
+
+
+def test_fail_on_gate_exit_code(finished_run, tiny_pair):
+    out, cache = finished_run
+    ref, shift = tiny_pair
+    kind = json.loads((out / "results.json").read_text())["verdict"]["kind"]
+    result = CliRunner().invoke(app, ["analyze", "--train", str(ref), "--shift", str(shift), "--out", str(out),
+                                      "--cache-dir", cache, "-q", "--fail-on", kind, *TINY])
+    assert result.exit_code == (4 if kind == "inconclusive" else 1), result.output
+
+
+def test_missing_folder_is_a_data_error(tmp_path):
+    result = CliRunner().invoke(app, ["analyze", "--train", str(tmp_path / "nope"), "--shift", str(tmp_path)])
+    assert result.exit_code == 3
+    assert "nope" in result.output and "Traceback" not in result.output
+
+
+def test_bad_flag_is_a_usage_error(tiny_pair):
+    ref, shift = tiny_pair
+    result = CliRunner().invoke(app, ["analyze", "--train", str(ref), "--shift", str(shift), "--epsilon", "3"])
+    assert result.exit_code == 2 and "--epsilon" in result.output
+
+
+def test_dry_run_prints_plan_without_training(tiny_pair, tmp_path):
+    ref, shift = tiny_pair
+    result = CliRunner().invoke(app, ["analyze", "--train", str(ref), "--shift", str(shift), "--out",
+                                      str(tmp_path / "r"), "--dry-run", *TINY])
+    assert result.exit_code == 0, result.output
+    assert "estimated time" in result.output and not (tmp_path / "r").exists()
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tiny_pair, finished_run, tmp_path):
+    """Kill a run mid-way (SIGKILL: no cleanup), rerun it: finished jobs are reused and results match."""
+    ref, shift = tiny_pair
+    reference_out, cache = finished_run
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "ptdiag", "analyze", "--train", str(ref), "--shift", str(shift), "--out", str(out),
+           "--cache-dir", cache, "-q", *TINY]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "jobs").glob("*.json"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = _snapshot(out / "jobs")
+    assert 2 <= len([k for k in finished if k.endswith(".json")])
+    assert not (out / "results.json").exists()
+    subprocess.run(cmd, env=env, check=True, timeout=300)
+    after = _snapshot(out / "jobs")
+    assert all(after[k] == v for k, v in finished.items())  # nothing finished was recomputed
+    resumed = json.loads((out / "results.json").read_text())
+    uninterrupted = json.loads((reference_out / "results.json").read_text())
+    for key in ("baselines", "pretrained", "fit", "decomposition"):
+        assert resumed[key] == uninterrupted[key], key
+    np.testing.assert_equal(resumed["verdict"]["kind"], uninterrupted["verdict"]["kind"])
