@@ -237,7 +237,7 @@ def _average_seeds(name: str, seeds: list[ModelEval]) -> Candidate:
     shift = np.vstack([np.asarray(s.shift_correct, dtype=float) for s in seeds])
     meta = dict(seeds[0].meta)
     if len(seeds) > 1:
-        meta.pop("seed", None)
+        meta["seed"] = None  # several seeds: see "seeds"
         meta["seeds"] = [s.meta.get("seed") for s in seeds]
         if all("val_acc" in s.meta for s in seeds):
             meta["val_acc"] = float(np.mean([s.meta["val_acc"] for s in seeds]))

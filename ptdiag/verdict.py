@@ -244,9 +244,8 @@ def _with_support(inputs: VerdictInputs, primary: CandidateEvidence, checks: lis
     elif bias_mat is True and eff_in in ("none", "hurts"):
         kind, decisive = "dataset-bias", ["in_support"]
         recs.append(REMEDIES["debias"])
-        if extrap_mat is True:
-            reasons.append(f"the extrapolation component is material too, but {primary.name} does not recover it "
-                           f"({_effect_text(primary.effects['out_of_support'], 'ER_out')})")
+        if extrap_mat is True:  # material extrapolation the primary does not recover: show it too
+            decisive.append("out_of_support")
             recs.append(REMEDIES["try-other-pretrained"])
     else:
         kind = "inconclusive"
@@ -256,8 +255,8 @@ def _with_support(inputs: VerdictInputs, primary: CandidateEvidence, checks: lis
         reasons.append(failed.message)
         recs += _inconclusive_recs(failed.name, n_in, n_out, config)
 
-    for split in decisive:
-        if split != "shift" or kind != "inconclusive":
+    if kind != "inconclusive":  # an inconclusive verdict's failed check already carries its numbers
+        for split in decisive:
             label = {"in_support": "ER_in", "out_of_support": "ER_out", "shift": "ER"}[split]
             reasons.append(f"{primary.name}: {_effect_text(primary.effects[split], label, split)}")
     reasons += _disagreement(inputs.candidates, primary, decisive, config, recs)

@@ -1,0 +1,149 @@
+"""score(): from per-example correctness to the results.json statistics sections."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from ptdiag.errors import DataError
+from ptdiag.schema import validate_results
+from ptdiag.score import ModelEval, StatsConfig, score
+from ptdiag.support import SupportSplit, estimate_support
+
+FIXTURE = Path(__file__).parent / "fixtures" / "results_basic.json"
+N_REF, N_IN, N_OUT = 1500, 700, 300
+
+
+def simulate(rng, skill, in_drop, out_drop, name, kind, meta):
+    """Probit-linear synthetic model: in-support and out-of-support accuracy drop by their own amounts."""
+    return ModelEval(
+        name, kind, rng.random(N_REF) < norm.cdf(skill),
+        np.r_[rng.random(N_IN) < norm.cdf(skill - in_drop), rng.random(N_OUT) < norm.cdf(skill - out_drop)], meta,
+    )
+
+
+def evals_for(seed=0, lp_out_drop=0.1, ft_out_drop=1.0, baselines=12):
+    rng = np.random.default_rng(seed)
+    evals = [simulate(rng, s, 0.3, 1.0, f"cnn-e{k}", "baseline", {"arch": "cnn", "fraction": 1.0, "epoch": k,
+                                                                    "seed": 0})
+             for k, s in enumerate(np.linspace(0.2, 1.0, baselines))]
+    evals += [simulate(rng, 1.1, 0.3, lp_out_drop, "vit/lp", "pretrained",
+                       {"model": "vit", "strategy": "lp", "lr": 1e-3, "seed": s, "val_acc": 0.85}) for s in range(2)]
+    evals += [simulate(rng, 1.3, 0.3, ft_out_drop, "vit/ft", "pretrained",
+                       {"model": "vit", "strategy": "ft", "lr": 1e-4, "seed": s, "val_acc": 0.90}) for s in range(2)]
+    return evals
+
+
+def known_support() -> SupportSplit:
+    """A support split whose out-of-support examples are exactly the last N_OUT (built directly, no classifier)."""
+    rho = np.r_[np.full(N_IN, 1.4), np.full(N_OUT, 1e-3)]
+    return SupportSplit(
+        epsilon=0.2, rho_shift=rho, rho_reference=np.ones(500), logit_shift=-np.log(rho), logit_reference=np.zeros(500),
+        domain_auc=0.8, temperature=1.0, C=1.0, c_selection=((1.0, 0.8),), folds=10, fold_kind="stratified", ece=0.01,
+        calibration=[], log_ratio_histogram={"edges": [0.0, 1.0], "shift": [1], "reference": [1]},
+    )
+
+
+@pytest.fixture(scope="module")
+def support():
+    split = known_support()
+    assert split.n_out == N_OUT and split.in_support[:N_IN].all()
+    return split
+
+
+CONFIG = StatsConfig(bootstrap=100)
+
+
+def test_scores_fit_the_results_schema(support):
+    scores = score(evals_for(), support, CONFIG)
+    out = scores.to_dict()
+    assert {"baselines", "pretrained", "fit", "decomposition", "verdict", "warnings"} <= set(out)
+    results = copy.deepcopy(json.loads(FIXTURE.read_text()))
+    for key in ("baselines", "pretrained", "fit", "support", "decomposition", "verdict"):
+        results[key] = out[key]
+    validate_results(json.loads(json.dumps(results)), source="score")  # JSON round trip: no numpy, no NaN
+    fixture_keys = set(json.loads(FIXTURE.read_text())["pretrained"][0])
+    assert fixture_keys <= set(out["pretrained"][0])
+
+
+def test_out_of_support_shift_with_a_robust_linear_probe(support):
+    out = score(evals_for(), support, CONFIG).to_dict()
+    rows = {r["name"]: r for r in out["pretrained"]}
+    lp, ft = rows["vit/lp"], rows["vit/ft"]
+    assert lp["n_seeds"] == 2 and lp["seeds"] == [0, 1] and lp["seed_spread"]["shift_acc"] >= 0
+    assert lp["er_out"]["lower"] > 0.2 and abs(ft["er_out"]["mid"]) < 0.08
+    assert lp["er_bootstrap"]["lower"] <= lp["er"]["mid"] <= lp["er_bootstrap"]["upper"]
+    assert ft["primary"] and not lp["primary"]  # higher val_acc, whatever the shifted accuracy says
+    assert out["verdict"]["primary"] == "vit/ft"
+    assert "lp" in " ".join(out["verdict"]["reasons"])  # the disagreeing strategy stays visible
+    decomposition = out["decomposition"]
+    assert decomposition["pi_out"] == pytest.approx(N_OUT / (N_IN + N_OUT))
+    for row in decomposition["pretrained"]:
+        model = rows[row["name"]]
+        assert row["gap"] == pytest.approx(model["ref_acc"] - model["shift_acc"], abs=1e-12)
+        assert abs(row["er_check"]["difference"]) < 0.02
+
+
+def test_pretraining_helps_when_the_primary_extrapolates(support):
+    out = score(evals_for(lp_out_drop=0.1, ft_out_drop=0.1), support, CONFIG).to_dict()
+    assert out["verdict"]["kind"] in ("pretraining-helps", "both")
+    assert out["verdict"]["evidence"] == "line"
+
+
+def test_without_support_whole_shift_er_and_a_verdict_naming_the_missing_part():
+    out = score(evals_for(), None, CONFIG).to_dict()
+    assert out["pretrained"][0]["er"] is not None and out["pretrained"][0]["er_in"] is None
+    assert out["fit"]["in_support"] is None and out["decomposition"]["baseline"] == []
+    assert any(c["name"] == "support-split" for c in out["verdict"]["checks"])
+
+
+def test_weak_line_uses_the_nonparametric_comparison(support):
+    rng = np.random.default_rng(9)
+    evals = [ModelEval(f"b{k}", "baseline", rng.random(N_REF) < r, rng.random(N_IN + N_OUT) < s,
+                       {"arch": "cnn", "fraction": 1.0, "epoch": k})
+             for k, (r, s) in enumerate(zip(np.linspace(0.6, 0.85, 10), rng.uniform(0.15, 0.25, 10), strict=True))]
+    evals.append(ModelEval("clip/lp", "pretrained", rng.random(N_REF) < 0.84, rng.random(N_IN + N_OUT) < 0.7,
+                           {"strategy": "lp"}))
+    out = score(evals, support, CONFIG).to_dict()
+    assert out["fit"]["shift"]["r2"] < 0.8
+    row = out["pretrained"][0]
+    assert row["evidence"] == "nonparametric" and row["comparison"]["shift"]["direction"] == "above"
+
+
+def test_epsilon_override_and_bootstrap_off(support):
+    scores = score(evals_for(), support, StatsConfig(epsilon=1e-4, bootstrap=0))
+    assert scores.support.epsilon == 1e-4 and scores.to_dict()["pretrained"][0]["er_bootstrap"] is None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda e: e[:2] + e[-1:], "at least 3"),
+        (lambda e: [*e, ModelEval("x", "zoo", e[0].ref_correct, e[0].shift_correct)], "kind"),
+        (lambda e: [*e, ModelEval("x", "baseline", e[0].ref_correct[:-1], e[0].shift_correct)], "expected"),
+        (lambda e: [], "no model"),
+    ],
+)
+def test_bad_evaluations_raise_data_error(mutate, match):
+    with pytest.raises(DataError, match=match):
+        score(mutate(evals_for()), None, CONFIG)
+
+
+def test_support_of_the_wrong_length_is_rejected():
+    rng = np.random.default_rng(0)
+    wrong = estimate_support(rng.standard_normal((100, 2)), rng.standard_normal((50, 2)))
+    with pytest.raises(DataError, match="support split covers"):
+        score(evals_for(), wrong, CONFIG)
+
+
+def test_statistics_modules_do_not_import_torch():
+    code = ("import sys, ptdiag.fit, ptdiag.support, ptdiag.decompose, ptdiag.verdict, ptdiag.score, "
+            "ptdiag.er_table; assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
