@@ -23,6 +23,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -283,10 +284,13 @@ def scan_files(
     try:
         if workers == 1 or len(paths) < PARALLEL_MIN_FILES:
             _init_worker(root, size, fill)
-            for i, part in enumerate(chunks):
-                results[i] = _scan_chunk(part, size, root, fill)
-                if progress:
-                    progress(len(part))
+            try:
+                for i, part in enumerate(chunks):
+                    results[i] = _scan_chunk(part, size, root, fill)
+                    if progress:
+                        progress(len(part))
+            finally:
+                _init_worker(None, None, False)  # do not keep the index snapshot alive in this process
         else:
             with ProcessPoolExecutor(
                 workers, mp_context=_pool_context(), initializer=_init_worker, initargs=(root, size, fill)
@@ -296,6 +300,8 @@ def scan_files(
                     results[futures[future]] = future.result()
                     if progress:
                         progress(len(chunks[futures[future]]))
+    except BrokenProcessPool as exc:
+        raise ResourceError("a decoding worker died (out of memory?)", hint="lower --workers") from exc
     except OSError as exc:  # the cache folder, not an image: disk full, read-only, ...
         raise ResourceError(
             f"cannot write the decode cache under {cache_root}: {exc}",
