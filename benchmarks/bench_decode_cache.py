@@ -93,11 +93,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ptdiag-bench-") as tmp:
         data, cache_dir = args.data or Path(tmp) / "data", Path(tmp) / "cache"
         t0 = time.perf_counter()
+        made = "reused"
         if not data.is_dir():
             make_images(data, args.n)
+            made = f"generated in {time.perf_counter() - t0:.0f}s"
         paths = sorted(p for p in data.rglob("*") if p.is_file())
         print(
-            f"generated {len(paths)} images in {time.perf_counter() - t0:.1f}s; size {args.size}px, "
+            f"{len(paths)} images ({made}); size {args.size}px, "
             f"batch {args.batch}, {args.workers} worker(s), torch threads {torch.get_num_threads()}"
         )
 
