@@ -110,10 +110,40 @@ def test_sections_without_data_say_so(rendered):
     assert "No image galleries in this run." in html
 
 
-def test_probit_axes_are_labelled_in_accuracy_percent(rendered):
-    # Tick labels are drawn as glyph paths, so check the figure's tick count instead of the text: probit ticks exist.
-    html = section(rendered["basic"], "line-shift")
-    assert html.count('id="f1-xtick_') >= 3 and html.count('id="f1-ytick_') >= 3
+def test_probit_axes_are_labelled_in_accuracy_percent():
+    from matplotlib.figure import Figure
+    from scipy.stats import norm
+
+    from ptdiag.report.plots import _probit_axis
+
+    ax = Figure().add_subplot()
+    _probit_axis(ax.xaxis, norm.ppf(0.55), norm.ppf(0.97))
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["60%", "70%", "80%", "90%", "95%"]
+    assert ax.get_xticks() == pytest.approx(norm.ppf([0.6, 0.7, 0.8, 0.9, 0.95]))
+
+
+def test_minimal_results_render_everywhere():
+    """Every optional part absent or empty: no fits, no models, no support, no galleries, no extras."""
+    from _reporting import fixed_console
+
+    from ptdiag.report import render_markdown, render_summary, render_terminal
+
+    results = fixture("no_support")
+    results["fit"] = {"shift": None, "in_support": None, "out_of_support": None}
+    results["pretrained"], results["baselines"] = [], []
+    results["decomposition"] = {"baseline": [], "pretrained": []}
+    results["verdict"] = {"kind": "inconclusive", "confidence": "low", "reasons": [], "recommendations": []}
+    for key in ("warnings", "galleries"):
+        results.pop(key, None)
+    html = render_html(results)
+    assert "<svg" not in html and "No pre-trained models in this run." in html
+    markdown = render_markdown(results)
+    assert markdown.startswith("## ptdiag: Inconclusive") and "| Pre-trained model |" not in markdown
+    console = fixed_console()
+    render_terminal(results, console)
+    render_summary(results, console)
+    assert "no pre-trained models in this run" in console.file.getvalue()
 
 
 def test_hostile_strings_are_escaped(rendered):
