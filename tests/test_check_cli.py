@@ -98,12 +98,11 @@ def test_exit_4_when_inconclusive_and_asked_to_fail_on_it(runs):
 
 
 def test_check_as_a_subprocess(runs, tmp_path):
+    # One real process (each start imports the whole CLI): the exit code reaches the shell, no traceback.
     command = [sys.executable, "-m", "ptdiag", "check", str(runs["both"]), "--fail-on", "both,inconclusive"]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert "gate: FAIL (exit 1)" in proc.stdout and "Traceback" not in proc.stderr
-    bad = subprocess.run([*command[:4], "--fail-on", "nope"], capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "unknown verdict kind 'nope'" in bad.stderr and "Traceback" not in bad.stderr
 
 
 # ---- ptdiag report ----------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ def line_panel(results: dict[str, Any], split: str) -> str | None:
     ax.plot(grid, grid, color="#999999", lw=0.8, ls=":", label="y = x (no drop)")
     y_extent = list(probit(ys))
     if fit is not None:
-        y_extent += _draw_fit(ax, fit, grid, results["baselines"])
+        y_extent += _draw_fit(ax, fit, grid, baselines)
     ax.scatter(
         probit([b["ref_acc"] for b in baselines]),
         probit([b[acc_key] for b in baselines]),
@@ -242,8 +242,11 @@ def calibration_plot(support: dict[str, Any] | None) -> str | None:
 @_styled
 def decomposition_chart(decomposition: dict[str, Any]) -> str | None:
     """Bias vs extrapolation components (and the total gap), baseline line vs each pre-trained model."""
-    rows = [r for r in decomposition["baseline"] + decomposition["pretrained"]]
-    rows = [r for r in rows if r.get("bias_component") is not None and r.get("extrapolation_component") is not None]
+    rows = [
+        row
+        for row in decomposition["baseline"] + decomposition["pretrained"]
+        if row.get("bias_component") is not None and row.get("extrapolation_component") is not None
+    ]
     if not rows:
         return None
     fig = Figure(figsize=(6.4, 0.9 + 0.55 * len(rows)))
