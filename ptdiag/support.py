@@ -84,6 +84,7 @@ class SupportSplit:
         domain_auc: out-of-fold ROC-AUC of the domain classifier (0.5: indistinguishable sets).
         temperature: the calibration scalar α.
         c_selection: (C, holdout AUC) for every C tried.
+        warnings: warnings about the classifier; `all_warnings()` adds the split-size ones for the current ε.
     """
 
     epsilon: float
@@ -102,6 +103,7 @@ class SupportSplit:
     log_ratio_histogram: dict[str, object]
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    min_split_examples: int = VerdictConfig.min_split_examples
     in_support: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -128,6 +130,15 @@ class SupportSplit:
         rho = np.asarray(self.rho_shift)
         return [{"epsilon": eps, "n_in": int((rho >= eps).sum()), "n_out": int((rho < eps).sum())} for eps in grid]
 
+    def all_warnings(self) -> list[str]:
+        """Split-size warnings for the current ε, then the classifier's own warnings."""
+        out = []
+        for name, n in (("in-support", self.n_in), ("out-of-support", self.n_out)):
+            if n < self.min_split_examples:
+                out.append(f"only {n} {name} shifted examples at ε = {self.epsilon:g} (< {self.min_split_examples}): "
+                           f"{name} claims are inconclusive")
+        return out + [w for w in self.warnings if w not in out]
+
     def at_epsilon(self, epsilon: float) -> SupportSplit:
         """The same split at another threshold (nothing is refitted)."""
         return replace(self, epsilon=epsilon)
@@ -140,7 +151,7 @@ class SupportSplit:
             "folds": self.folds, "fold_kind": self.fold_kind, "n_reference_sample": int(np.size(self.rho_reference)),
             "n_shift": int(np.size(self.rho_shift)), "epsilon_sweep": self.epsilon_sweep(),
             "calibration": self.calibration, "log_ratio_histogram": self.log_ratio_histogram,
-            "warnings": list(self.warnings), "seconds": self.seconds,
+            "warnings": self.all_warnings(), "seconds": self.seconds,
         }
 
 
@@ -179,6 +190,7 @@ def estimate_support(
         logit_shift=logits[y == 1], logit_reference=logits[y == 0], domain_auc=float(roc_auc_score(y, logits)),
         temperature=alpha, C=c_best, c_selection=c_selection, folds=config.folds, fold_kind=fold_kind, ece=ece,
         calibration=calibration, log_ratio_histogram=log_ratio_histogram(rho[y == 1], rho[y == 0], config),
+        min_split_examples=config.min_split_examples,
     )
     object.__setattr__(split, "warnings", _warnings(split, not_converged, config))
     object.__setattr__(split, "seconds", round(time.perf_counter() - start, 3))
@@ -335,11 +347,8 @@ def log_ratio_histogram(rho_shift: np.ndarray, rho_reference: np.ndarray,
 
 
 def _warnings(split: SupportSplit, not_converged: int, config: SupportConfig) -> list[str]:
+    """Warnings about the classifier (split-size warnings depend on ε and come from `SupportSplit.all_warnings`)."""
     out = []
-    for name, n in (("in-support", split.n_in), ("out-of-support", split.n_out)):
-        if n < config.min_split_examples:
-            out.append(f"only {n} {name} shifted examples at ε = {split.epsilon:g} (< {config.min_split_examples}): "
-                       f"{name} claims are inconclusive")
     if split.domain_auc > 0.999:
         out.append(f"the domain classifier separates the sets almost perfectly (AUC {split.domain_auc:.4f}): "
                    "check for format artefacts (resolution, JPEG quality, borders) before trusting the split")

@@ -110,7 +110,8 @@ def test_to_dict_has_the_results_support_keys_and_a_monotone_sweep():
 def test_small_split_warns():
     rng = np.random.default_rng(7)
     split = estimate_support(rng.standard_normal((400, 2)), rng.standard_normal((100, 2)) + [6, 0], config=FAST)
-    assert any("in-support" in w and "inconclusive" in w for w in split.warnings)
+    assert any("in-support" in w and "inconclusive" in w for w in split.to_dict()["warnings"])
+    assert not any("in-support" in w for w in split.at_epsilon(0.0).all_warnings())
 
 
 @pytest.mark.parametrize(
