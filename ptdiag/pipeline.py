@@ -8,6 +8,7 @@ Each unit of work is a job (`ptdiag.jobs`), so a rerun skips what is finished an
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import platform
 import time
@@ -26,7 +27,7 @@ from ptdiag import __version__
 from ptdiag._io import atomic_write, write_json_atomic
 from ptdiag.config import AnalyzeConfig
 from ptdiag.decode_cache import DecodeCache
-from ptdiag.errors import ResourceError
+from ptdiag.errors import PtdiagError, ResourceError
 from ptdiag.features import extract_features, fit_linear_probe, load_head
 from ptdiag.ingest import DatasetPair, load_pair
 from ptdiag.jobs import JobOutput, JobSpec, JobStore, LocalExecutor
@@ -274,6 +275,9 @@ def analyze(config: AnalyzeConfig, run_dir: Path, progress: Progress | None = No
     device = pick_device(config.device)
     data = prepare_data(config, run_dir, progress)
     timings["ingest"] = time.perf_counter() - clock
+    finished = _finished_results(run_dir, config, data)
+    if finished is not None:
+        return finished  # same config, same data: the stored results are the answer (nothing is recomputed)
     ctx = Context(config, data, device, progress)
     store = JobStore(run_dir / "jobs", data.fingerprint)
     executor = LocalExecutor(store, on_job=lambda spec, out: progress("job_done", (spec, out)))
@@ -310,6 +314,21 @@ def analyze(config: AnalyzeConfig, run_dir: Path, progress: Progress | None = No
     _write_predictions(run_dir, ctx, evals, support_out)
     write_json_atomic(run_dir / "results.json", validate_results(results))
     return results
+
+
+def _finished_results(run_dir: Path, config: AnalyzeConfig, data: RunData) -> dict[str, Any] | None:
+    """The run's results.json when it was made from this config (gate aside) and this data, else None."""
+    path = run_dir / "results.json"
+    if not path.exists():
+        return None
+    try:
+        old = validate_results(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+    except (ValueError, PtdiagError):
+        return None
+    wanted = json.loads(json.dumps(config.to_dict()))
+    same_config = {k: v for k, v in old["config"].items() if k != "fail_on"} == {
+        k: v for k, v in wanted.items() if k != "fail_on"}
+    return old if same_config and old["data"].get("fingerprint") == data.fingerprint else None
 
 
 def _baseline_evals(ctx: Context, specs: list[JobSpec], outputs: list[JobOutput]) -> list[ModelEval]:

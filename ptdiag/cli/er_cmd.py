@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,10 +12,12 @@ from rich.table import Table
 
 from ptdiag._io import write_json_atomic
 from ptdiag.cli.app import app, handle_errors
-from ptdiag.er_table import ErResult, er_from_table, read_er_table
+
+if TYPE_CHECKING:
+    from ptdiag.er_table import ErResult
 
 
-class ScaleChoice(str, Enum):  # noqa: UP042  (StrEnum needs Python 3.11; we support 3.10)
+class ScaleChoice(str, Enum):  # noqa: UP042  (a str Enum renders best in Typer's help)
     probit = "probit"
     logit = "logit"
 
@@ -32,6 +34,8 @@ def er_command(
     = ScaleChoice.probit,
 ) -> None:
     """Effective robustness of evaluated models against the baseline line, from a CSV of accuracies."""
+    from ptdiag.er_table import er_from_table, read_er_table  # scipy/pandas load only when the command runs
+
     table = read_er_table(accuracies)
     result = er_from_table(table, scale=scale.value, source=str(accuracies))
     render_er(result, Console(highlight=False))
