@@ -334,12 +334,14 @@ def _failed_check(bias_mat: bool | None, extrap_mat: bool | None, eff_in: str, e
         return Check("pretrained-recovery", "FAIL",
                      "the gap is mostly extrapolation, which pre-training can address, but the primary candidate "
                      f"does not recover it ({_effect_text(primary.effects['out_of_support'], 'ER_out')})")
-    if (extrap_mat is None or eff_out == "unknown") and n_out < config.min_split_examples:
+    # A split too small to measure only blocks the verdict when its component could be material (None); one
+    # bounded below the threshold by its share of the shifted set (False) does not matter whatever its accuracy.
+    if extrap_mat is None and n_out < config.min_split_examples:
         return Check("split-size", "FAIL", f"only {n_out} out-of-support examples: the extrapolation side cannot be "
                                            "assessed")
-    if (bias_mat is None or eff_in == "unknown") and n_in < config.min_split_examples:
+    if bias_mat is None and n_in < config.min_split_examples:
         return Check("split-size", "FAIL", f"only {n_in} in-support examples: the bias side cannot be assessed")
-    if eff_out == "unknown" or eff_in == "unknown":
+    if (eff_out == "unknown" and extrap_mat is not False) or (eff_in == "unknown" and bias_mat is not False):
         return Check("evidence", "FAIL", "neither the baseline line (r² too low) nor the nonparametric comparison "
                                          "supports a conclusion on the split that matters")
     if bias_mat is True and eff_in == "helps":

@@ -128,3 +128,14 @@ def test_thresholds_live_in_one_frozen_config():
         config.material_points = 0.0  # type: ignore[misc]
     strict = VerdictConfig(material_share=0.95)
     assert decide(inputs(candidate(share_out=0.8)), strict).kind != "pretraining-helps"
+
+
+def test_tiny_immaterial_split_does_not_mask_the_real_failed_check():
+    """Seen on the tint demo: 2 of 2,000 shifted images out-of-support and a material ER_in. The out-of-support
+    side is bounded below the threshold (π_out·ref ≈ 0.1 points), so the failed check is the in-support ER."""
+    v = decide(inputs(candidate(bias=0.13, extrap=0.0, er_in=0.06, share_in=0.45, er_out=0.2), n_in=1998, n_out=2))
+    assert v.kind == "inconclusive"
+    names = [c.name for c in v.checks if c.status == "FAIL"]
+    assert names == ["in-support-er"], names
+    v = decide(inputs(candidate(bias=0.13, extrap=0.0, er_in=0.0, er_out=0.2), n_in=1998, n_out=2))
+    assert v.kind == "dataset-bias"
