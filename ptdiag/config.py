@@ -65,6 +65,11 @@ class AnalyzeConfig:
     support_max_reference: int = 20000
     scale: str = "probit"
     bootstrap: int = 1000
+    # verdict thresholds (defaults of ptdiag.verdict.VerdictConfig): an effect is material when it is at least
+    # `material_points` accuracy points AND at least `material_share` of the baseline drop it is compared with
+    material_points: float = 2.0
+    material_share: float = 0.25
+    min_r2: float = 0.8
     # run
     seed: int = 0
     device: str = "auto"
@@ -93,6 +98,8 @@ class AnalyzeConfig:
             raise UsageError("--baseline-eval-epochs must be non-empty and at most --baseline-epochs")
         if self.weights and len(self.weights) != len(self.model):
             raise UsageError("--weights: give one file per --model (same order)")
+        if not 0 <= self.material_points <= 100 or not 0 <= self.material_share <= 1 or not 0 <= self.min_r2 <= 1:
+            raise UsageError("--material-points must be in [0, 100], --material-share and --min-r2 in [0, 1]")
         if self.folds < 2:
             raise UsageError("--folds must be at least 2")
         return self

@@ -27,7 +27,7 @@ from ptdiag import __version__
 from ptdiag._io import atomic_write, write_json_atomic
 from ptdiag.config import AnalyzeConfig
 from ptdiag.decode_cache import DecodeCache
-from ptdiag.errors import PtdiagError, ResourceError
+from ptdiag.errors import DataError, PtdiagError, ResourceError
 from ptdiag.features import extract_features, fit_linear_probe, load_head
 from ptdiag.ingest import DatasetPair, load_pair
 from ptdiag.jobs import JobOutput, JobSpec, JobStore, LocalExecutor
@@ -37,6 +37,7 @@ from ptdiag.score import ModelEval, StatsConfig, score
 from ptdiag.splits import load_or_create_split
 from ptdiag.support import SupportConfig, SupportSplit, estimate_support
 from ptdiag.train import ArraySet, Normalizer, TrainConfig, predict, resize_images, train_model
+from ptdiag.verdict import VerdictConfig
 
 log = logging.getLogger("ptdiag")
 
@@ -99,7 +100,10 @@ def _stratified_subsample(labels: np.ndarray, limit: int | None, seed: int) -> n
         return np.arange(n)
     from sklearn.model_selection import train_test_split
 
-    keep, _ = train_test_split(np.arange(n), train_size=limit, stratify=labels, random_state=seed)
+    try:
+        keep, _ = train_test_split(np.arange(n), train_size=limit, stratify=labels, random_state=seed)
+    except ValueError:  # a class too small to stratify: plain seeded draw
+        keep = np.random.default_rng(seed).permutation(n)[:limit]
     return np.sort(keep)
 
 
@@ -113,7 +117,8 @@ def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> Ru
     shift_index = _stratified_subsample(pair.shift.labels, config.max_shift, config.seed)
     labels = pair.reference.labels[ref_index]
     manifest = pair.reference.splits[ref_index] if pair.reference.splits is not None else None
-    subsample_fp = hashlib.sha256(pair.reference.fingerprint.encode() + ref_index.tobytes()).hexdigest()[:16]
+    split_id = f"{pair.reference.fingerprint}|{config.val_fraction}|{config.test_fraction}|{config.seed}"
+    subsample_fp = hashlib.sha256(split_id.encode() + ref_index.tobytes()).hexdigest()[:16]
     split = load_or_create_split(run_dir / "split.json", labels, fingerprint=subsample_fp, val=config.val_fraction,
                                  test=config.test_fraction, seed=config.seed, manifest_splits=manifest)
     progress("stage", "decode")
@@ -158,20 +163,36 @@ def run_baseline(spec: JobSpec, ctx: Context) -> JobOutput:
     rng = np.random.default_rng(p["seed_base"] * 1000 + p["seed"])
     n_keep = max(len(np.unique(train.labels)), int(round(p["fraction"] * len(train))))
     train = train.subset(np.sort(rng.permutation(len(train))[:n_keep]))
+    torch.manual_seed(p["seed_base"] * 1000 + p["seed"])  # init depends on the job alone, not on earlier jobs
     model = create_baseline(len(data.pair.classes), arch=p["arch"], width=p["width"] or 32)
     normalize = Normalizer(*normalization(model), ctx.device)
     batch_size = min(p["batch_size"], max(8, n_keep // 10))  # tiny sets still get ~10 steps per epoch
     cfg = TrainConfig(epochs=p["epochs"], lr=p["lr"], batch_size=batch_size, seed=p["seed_base"] + p["seed"])
     eval_sets = {"test": data.part("test", p["image_size"]).images, "shift": data.part("shift", p["image_size"]).images}
-    preds = train_model(model, train, cfg, normalize, eval_sets=eval_sets, eval_epochs=tuple(p["eval_epochs"]),
-                        on_step=_step_reporter(ctx, spec))
+    try:
+        preds = train_model(model, train, cfg, normalize, eval_sets=eval_sets, eval_epochs=tuple(p["eval_epochs"]),
+                            on_step=_step_reporter(ctx, spec))
+    except FloatingPointError as exc:
+        raise ResourceError(f"baseline {spec.name}: {exc}", hint="lower --baseline-lr") from None
     arrays = {f"e{epoch}_{name}": pred.astype(np.int16) for epoch, sets in preds.items() for name, pred in sets.items()}
     return JobOutput({"n_train": n_keep}, arrays)
 
 
 def feature_jobs(config: AnalyzeConfig) -> list[JobSpec]:
-    return [JobSpec("features", spec.label, dict(model=spec.name, weights=spec.weights, image_size=config.image_size))
+    return [JobSpec("features", spec.label, dict(model=spec.name, weights=spec.weights,
+                                                 weights_sha=_file_digest(spec.weights), image_size=config.image_size))
             for spec in backbones(config)]
+
+
+def _file_digest(path: str | None) -> str | None:
+    """Content hash of a local checkpoint, so a changed file with the same name is not mistaken for the old one."""
+    if path is None or not Path(path).is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def backbones(config: AnalyzeConfig) -> list[BackboneSpec]:
@@ -207,6 +228,7 @@ def run_probe(spec: JobSpec, ctx: Context) -> JobOutput:
 
 def run_finetune(spec: JobSpec, ctx: Context) -> JobOutput:
     p = spec.params
+    torch.manual_seed(p["seed"])  # the fresh head's init depends on the job alone
     model = create_pretrained(BackboneSpec(p["model"], p["weights"]), len(ctx.data.pair.classes))
     if p["strategy"] == "lpft":
         from ptdiag.features import LinearProbe
@@ -216,7 +238,12 @@ def run_finetune(spec: JobSpec, ctx: Context) -> JobOutput:
     normalize = Normalizer(*normalization(model), ctx.device)
     cfg = TrainConfig(epochs=p["epochs"], lr=p["lr"], batch_size=p["batch_size"], seed=p["seed"],
                       freeze_bn=p["freeze_bn"], label_smoothing=0.0, weight_decay=0.1)
-    train_model(model, ctx.data.part("train"), cfg, normalize, on_step=_step_reporter(ctx, spec))
+    try:
+        train_model(model, ctx.data.part("train"), cfg, normalize, on_step=_step_reporter(ctx, spec))
+    except FloatingPointError as exc:  # this LR diverged: the grid skips it (val_acc -1)
+        log.warning("%s: %s", spec.name, exc)
+        empty = np.full(0, -1, dtype=np.int16)
+        return JobOutput({"val_acc": -1.0, "diverged": True}, {"pred_test": empty, "pred_shift": empty})
     val = ctx.data.part("val")
     val_acc = float((predict(model, val.images, normalize).argmax(1) == val.labels).mean())
     arrays = {"pred_test": predict(model, ctx.data.part("test").images, normalize).argmax(1).astype(np.int16),
@@ -301,16 +328,26 @@ def analyze(config: AnalyzeConfig, run_dir: Path, progress: Progress | None = No
     evals = _baseline_evals(ctx, base_specs, base_outputs)
     evals += _pretrained_evals(ctx, stage)
     support_spec = JobSpec("support", feat_specs[0].name,
-                           dict(backbone=feat_specs[0].name, epsilon=config.epsilon, folds=config.folds,
+                           dict(backbone=feat_specs[0].name, features=feat_specs[0].key(data.fingerprint),
+                                epsilon=config.epsilon, folds=config.folds,
                                 seed=config.seed, max_reference=config.support_max_reference))
-    support_out = stage("support", [support_spec], run_support)[0]
+    try:
+        support_out = stage("support", [support_spec], run_support)[0]
+        support = support_from_job(support_out).at_epsilon(config.epsilon)
+    except DataError as exc:  # e.g. too few shifted images to cross-fit: report ER without the split
+        log.warning("support split skipped: %s", exc.message)
+        support_out, support = None, None
     start = time.perf_counter()
-    support = support_from_job(support_out)
+    verdict_config = VerdictConfig(material_points=config.material_points / 100,
+                                   material_share=config.material_share, min_r2=config.min_r2)
     scores = score(evals, support, StatsConfig(scale=config.scale, epsilon=config.epsilon,
-                                               bootstrap=config.bootstrap, seed=config.seed))
+                                               bootstrap=config.bootstrap, seed=config.seed, verdict=verdict_config))
     timings["statistics"] = time.perf_counter() - start
     timings["total"] = sum(v for k, v in timings.items() if k != "total")
     results = _assemble(config, data, scores.to_dict(), support, support_out, evals, timings, device)
+    if support is None:
+        results.setdefault("warnings", []).append("the support split could not run (see ptdiag.log): the gap is "
+                                                  "not decomposed into bias and extrapolation")
     _write_predictions(run_dir, ctx, evals, support_out)
     write_json_atomic(run_dir / "results.json", validate_results(results))
     return results
@@ -328,7 +365,8 @@ def _finished_results(run_dir: Path, config: AnalyzeConfig, data: RunData) -> di
     wanted = json.loads(json.dumps(config.to_dict()))
     same_config = {k: v for k, v in old["config"].items() if k != "fail_on"} == {
         k: v for k, v in wanted.items() if k != "fail_on"}
-    return old if same_config and old["data"].get("fingerprint") == data.fingerprint else None
+    same_data = old["data"].get("fingerprint") == data.fingerprint
+    return old if same_config and same_data and old["ptdiag_version"] == __version__ else None
 
 
 def _baseline_evals(ctx: Context, specs: list[JobSpec], outputs: list[JobOutput]) -> list[ModelEval]:
@@ -347,7 +385,9 @@ def _pretrained_evals(ctx: Context, stage) -> list[ModelEval]:
     evals: list[ModelEval] = []
     for backbone in backbones(config):
         name = backbone.label
-        probe_spec = JobSpec("probe", name, dict(backbone=name, cs=list(config.probe_cs), seed=config.seed))
+        features = feature_jobs(config)[backbones(config).index(backbone)].key(ctx.data.fingerprint)
+        probe_spec = JobSpec("probe", name, dict(backbone=name, features=features, cs=list(config.probe_cs),
+                                                 seed=config.seed))
         ctx.probes[name] = probe = stage("probe", [probe_spec], run_probe)[0]
         if "lp" in config.strategies:
             ctx.add_eval(evals, probe.arrays["pred_test"], probe.arrays["pred_shift"], name=f"{name}/lp",
@@ -355,11 +395,15 @@ def _pretrained_evals(ctx: Context, stage) -> list[ModelEval]:
                                                       seed=config.seed, val_acc=probe.meta["val_acc"]))
         for strategy in (s for s in config.strategies if s != "lp"):
             # LR on the reference validation split only (never the test or shifted set), then more seeds.
-            grid = [_finetune_spec(config, backbone, strategy, lr, config.seed) for lr in config.ft_lrs]
+            grid = [_finetune_spec(config, backbone, strategy, lr, config.seed, features) for lr in config.ft_lrs]
             grid_out = stage(f"finetune-{strategy}-lr", grid, run_finetune)
+            if all(o.meta.get("diverged") for o in grid_out):
+                raise ResourceError(f"{name}/{strategy}: every learning rate in --ft-lrs diverged",
+                                    hint="use smaller --ft-lrs")
             best = int(np.argmax([o.meta["val_acc"] for o in grid_out]))
             lr = config.ft_lrs[best]
-            seeds = [_finetune_spec(config, backbone, strategy, lr, config.seed + k) for k in range(1, config.ft_seeds)]
+            seeds = [_finetune_spec(config, backbone, strategy, lr, config.seed + k, features)
+                     for k in range(1, config.ft_seeds)]
             outs = [grid_out[best]] + stage(f"finetune-{strategy}-seeds", seeds, run_finetune)
             for k, out in enumerate(outs):
                 ctx.add_eval(evals, out.arrays["pred_test"], out.arrays["pred_shift"], name=f"{name}/{strategy}",
@@ -371,15 +415,17 @@ def _pretrained_evals(ctx: Context, stage) -> list[ModelEval]:
     return evals
 
 
-def _finetune_spec(config: AnalyzeConfig, backbone: BackboneSpec, strategy: str, lr: float, seed: int) -> JobSpec:
-    params = dict(model=backbone.name, weights=backbone.weights, backbone=backbone.label, strategy=strategy, lr=lr,
+def _finetune_spec(config: AnalyzeConfig, backbone: BackboneSpec, strategy: str, lr: float, seed: int,
+                   features: str) -> JobSpec:
+    params = dict(model=backbone.name, weights=backbone.weights, backbone=backbone.label, features=features,
+                  strategy=strategy, lr=lr,
                   seed=seed, epochs=config.ft_epochs, batch_size=config.batch_size, freeze_bn=config.freeze_bn,
                   image_size=config.image_size, probe_cs=list(config.probe_cs))
     return JobSpec("finetune", f"{backbone.label}-{strategy}-lr{lr:g}-s{seed}", params)
 
 
-def _assemble(config, data: RunData, scores: dict, support: SupportSplit, support_out: JobOutput, evals, timings,
-              device) -> dict:
+def _assemble(config, data: RunData, scores: dict, support: SupportSplit | None, support_out: JobOutput | None,
+              evals, timings, device) -> dict:
     pair = data.pair
 
     def describe(image_set, index) -> dict[str, Any]:
@@ -401,8 +447,8 @@ def _assemble(config, data: RunData, scores: dict, support: SupportSplit, suppor
             "fingerprint": data.fingerprint,
         },
         **scores,
-        "support": support.to_dict(),
-        "galleries": _galleries(data, evals, support_out),
+        "support": support.to_dict() if support is not None else None,
+        "galleries": _galleries(data, evals, support, support_out) if support is not None else {},
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
                         "numpy": np.__version__, "device": str(device), "platform": platform.platform(),
@@ -410,10 +456,10 @@ def _assemble(config, data: RunData, scores: dict, support: SupportSplit, suppor
     }
 
 
-def _galleries(data: RunData, evals: list[ModelEval], support_out: JobOutput, k: int = 12) -> dict[str, list]:
+def _galleries(data: RunData, evals: list[ModelEval], support: SupportSplit, support_out: JobOutput,
+               k: int = 12) -> dict[str, list]:
     """Example lists for the report (paths are the user's files; the report reads them, never writes)."""
-    pair, rho, rho_ref = data.pair, support_out.arrays["rho_shift"], support_out.arrays["rho_reference"]
-    in_support = rho >= support_out.meta["epsilon"]
+    pair, rho, rho_ref, in_support = data.pair, support.rho_shift, support.rho_reference, support.in_support
     base = [e.shift_correct for e in evals if e.kind == "baseline"]
     error_rate = 1.0 - np.mean(base, axis=0) if base else np.zeros(len(rho))
 
@@ -436,14 +482,14 @@ def _galleries(data: RunData, evals: list[ModelEval], support_out: JobOutput, k:
             "most_shift_like_reference": ref_items}
 
 
-def _write_predictions(run_dir: Path, ctx: Context, evals: list[ModelEval], support_out: JobOutput) -> None:
+def _write_predictions(run_dir: Path, ctx: Context, evals: list[ModelEval], support_out: JobOutput | None) -> None:
     """Per-example predictions (long format): one row per model × evaluated example."""
     data = ctx.data
     pair = data.pair
     test_pos = data.split["test"]
     test_paths = [str(pair.reference.paths[data.ref_index[i]]) for i in test_pos]
     shift_paths = [str(pair.shift.paths[j]) for j in data.shift_index]
-    rho = support_out.arrays["rho_shift"]
+    rho = support_out.arrays["rho_shift"] if support_out is not None else np.full(len(shift_paths), np.nan)
     frames = []
     for e, (pred_test, pred_shift) in zip(evals, ctx.predictions, strict=True):
         for set_name, paths, labels, pred, correct, ratio in (

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ptdiag.cli.app import app, handle_errors
@@ -68,6 +69,9 @@ def analyze_command(
     folds: Annotated[int | None, Opt("--folds", help="Cross-fitting folds of the domain classifier.")] = None,
     scale: Annotated[str | None, Opt("--scale", help="probit | logit.")] = None,
     bootstrap: Annotated[int | None, Opt("--bootstrap", help="Bootstrap replicates for the test-noise interval.")] = None,
+    material_points: Annotated[float | None, Opt("--material-points", help="Verdict: smallest material effect, in accuracy points [2].")] = None,
+    material_share: Annotated[float | None, Opt("--material-share", help="Verdict: smallest material share of the baseline drop [0.25].")] = None,
+    min_r2: Annotated[float | None, Opt("--min-r2", help="Verdict: weakest baseline line (r²) used as evidence [0.8].")] = None,
     seed: Annotated[int | None, Opt("--seed", help="Seed for splits, subsampling and training.")] = None,
     device: Annotated[str | None, Opt("--device", help="auto | cpu | cuda | cuda:N | mps.")] = None,
     strict: Annotated[bool | None, Opt("--strict/--no-strict", help="Corrupt images are fatal.")] = None,
@@ -91,7 +95,7 @@ def analyze_command(
         baseline_eval_epochs=_ints(baseline_eval_epochs, "--baseline-eval-epochs"),
         scratch_same_arch=scratch_same_arch, ft_epochs=ft_epochs, ft_lrs=_floats(ft_lrs, "--ft-lrs"),
         ft_seeds=ft_seeds, batch_size=batch_size, epsilon=epsilon, folds=folds, scale=scale, bootstrap=bootstrap,
-        seed=seed, device=device, strict=strict, min_per_class=min_per_class, cache_dir=cache_dir,
+        material_points=material_points, material_share=material_share, min_r2=min_r2, seed=seed, device=device, strict=strict, min_per_class=min_per_class, cache_dir=cache_dir,
         fail_on=tuple(sorted(gate_kinds)) or None,
     )
     config = resolve_config(flags, config_file)
@@ -118,7 +122,7 @@ def run_analysis(config, quiet: bool = False, out_console: Console | None = None
     logger.addHandler(handler)
     try:
         if not quiet:
-            out_console.print(f"[bold]{'Resuming' if resumed else 'Run'}[/] {run_dir}")
+            out_console.print(f"[bold]{'Resuming' if resumed else 'Run'}[/] {escape(str(run_dir))}")
         with RichProgress(out_console, quiet=quiet) as progress:
             results = analyze(config, run_dir, progress)
     finally:
@@ -133,7 +137,8 @@ def _finish(results: dict, run_dir: Path, gate_kinds: set[str], quiet: bool) -> 
 
     if not quiet:
         render_summary(results, console, source=str(run_dir / "results.json"))
-        console.print(f"Results: {run_dir / 'results.json'}   report: ptdiag report {run_dir} --html")
+        console.print(f"Results: {escape(str(run_dir / 'results.json'))}   report: ptdiag report "
+                      f"{escape(str(run_dir))} --html")
     if gate_kinds:
         gate = run_gate(results, fail_on=gate_kinds)
         render_gate(gate, console)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ptdiag import __version__
 from ptdiag.errors import EXIT_CODES_HELP, PtdiagError
@@ -53,9 +54,9 @@ def debug_enabled() -> bool:
 
 def report_error(exc: PtdiagError) -> None:
     """Print one red line (and the hint) to stderr."""
-    err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
     if exc.hint:
-        err_console.print(f"[yellow]hint:[/] {exc.hint}", soft_wrap=True)
+        err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", soft_wrap=True)
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -34,7 +34,7 @@ def demo_command(
         if not quiet:
             console.rule(f"[bold]{config.name}")
         results, run_dir = run_analysis(config, quiet=quiet)
-        write_html(results, run_dir / "report.html", run_dir=run_dir)
+        write_html(results, run_dir / "report.html")
         return results
 
     flags = {"budget": budget, "seed": seed, "device": device}
