@@ -143,3 +143,16 @@ def test_resume_after_kill_matches_uninterrupted_run(tiny_pair, finished_run, tm
     for key in ("baselines", "pretrained", "fit", "decomposition"):
         assert resumed[key] == uninterrupted[key], key
     np.testing.assert_equal(resumed["verdict"]["kind"], uninterrupted["verdict"]["kind"])
+
+
+def test_too_few_shifted_images_for_the_support_split_still_reports_er(tmp_path):
+    """The support split needs ≥ max(2·folds, 10) shifted images; with fewer, ER is still reported."""
+    data = get_scenario("toy").generate(tmp_path / "toy", n_reference=160, n_shift=8, seed=0)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["analyze", "--train", str(data.reference_dir), "--shift", str(data.shift_dir),
+                                      "--out", str(out), "-q", *TINY, "--strategies", "lp"])
+    assert result.exit_code == 0, result.output
+    results = validate_results(json.loads((out / "results.json").read_text()))
+    assert results["support"] is None and results["pretrained"][0]["er"] is not None
+    assert any("support split" in w for w in results["warnings"])
+    assert results["verdict"]["kind"] in ("pretraining-helps", "inconclusive", "no-shift")
