@@ -15,6 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from ptdiag.scenarios import get_scenario
 
 
@@ -54,6 +57,21 @@ def summarize(name: str, results: dict, wall: float) -> str:
     return "\n".join(lines)
 
 
+def ratio_check(data_root: Path, run: Path) -> str:
+    """Estimated density ratio of each shifted image against the construction's true ratio (truth.csv)."""
+    truth = pd.read_csv(data_root / "truth.csv")
+    preds = pd.read_parquet(run / "predictions.parquet")
+    preds = preds[preds["set"] == "shift"].drop_duplicates("path")
+    preds["rel"] = preds["path"].map(lambda p: str(Path(p).relative_to(data_root)))
+    merged = preds.merge(truth, left_on="rel", right_on="path")
+    parts = []
+    for value, group in merged.groupby(merged["true_density_ratio"].round(3)):
+        est = group["density_ratio"].to_numpy()
+        parts.append(f"true {value:g} (n={len(group)}): estimated median {np.median(est):.3g} "
+                     f"[q10 {np.quantile(est, 0.1):.3g}, q90 {np.quantile(est, 0.9):.3g}]")
+    return "  density ratio vs truth: " + "; ".join(parts)
+
+
 def main() -> None:
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -75,6 +93,8 @@ def main() -> None:
         wall = time.perf_counter() - start
         results = json.loads((run / "results.json").read_text())
         print(summarize(arg, results, wall), flush=True)
+        if results.get("support"):
+            print(ratio_check(data.root, run), flush=True)
 
 
 if __name__ == "__main__":
