@@ -388,8 +388,11 @@ def _disagreement(candidates: Sequence[CandidateEvidence], primary: CandidateEvi
 def _confidence(primary: CandidateEvidence, splits: Sequence[str], n_baselines: int | None,
                 config: VerdictConfig) -> str:
     """Start high; each weakness lowers one level: nonparametric evidence, no baseline reaching the candidate's
-    accuracy, fewer than `min_baselines` baselines, a candidate far beyond the baselines' range."""
+    accuracy, fewer than `min_baselines` baselines, a candidate far beyond the baselines' range, and an effect
+    judged "not material" whose interval still reaches a material size (absence of evidence is weaker evidence)."""
     level = 2
+    if any(_inconclusive_null(primary.effects[s], config) for s in splits if s in primary.effects):
+        level -= 1
     if any(primary.effects[s].evidence == "nonparametric" for s in splits if s in primary.effects):
         level -= 1
     if any(not primary.effects[s].comparison_matched for s in splits
@@ -400,6 +403,15 @@ def _confidence(primary: CandidateEvidence, splits: Sequence[str], n_baselines: 
     if primary.extrapolation_distance > config.max_extrapolation:
         level -= 1
     return CONFIDENCE[max(level, 0)]
+
+
+def _inconclusive_null(effect: SplitEffect, config: VerdictConfig) -> bool:
+    """A 'none' effect whose interval cannot rule out a material one (upper end ≥ the materiality thresholds)."""
+    estimate = effect.estimate()
+    if estimate is None or effect.effect(config) != "none" or estimate.mid <= 0:
+        return False
+    upper_share = None if effect.share is None else effect.share * estimate.upper / estimate.mid
+    return estimate.upper >= config.material_points and (upper_share is None or upper_share >= config.material_share)
 
 
 def _lower(confidence: str) -> str:

@@ -139,3 +139,14 @@ def test_tiny_immaterial_split_does_not_mask_the_real_failed_check():
     assert names == ["in-support-er"], names
     v = decide(inputs(candidate(bias=0.13, extrap=0.0, er_in=0.0, er_out=0.2), n_in=1998, n_out=2))
     assert v.kind == "dataset-bias"
+
+
+def test_not_material_but_wide_interval_lowers_confidence():
+    """Seen on label shift: ER_in +3.8 [-0.9, +8.8] is not material (interval contains 0), but it cannot rule out a
+    material effect either, so the dataset-bias verdict is not 'high'."""
+    narrow = decide(inputs(candidate(bias=0.15, extrap=0.01, er_in=0.005, share_in=0.05, er_out=0.0, share_out=0.0)))
+    wide_in = {"shift": effect(0.03), "out_of_support": effect(0.0, share=0.0),
+               "in_support": effect(0.038, half=0.048, share=0.54)}
+    wide = decide(inputs(dataclasses.replace(candidate(bias=0.15, extrap=0.01), effects=wide_in)))
+    assert narrow.kind == wide.kind == "dataset-bias"
+    assert narrow.confidence == "high" and wide.confidence == "medium"
