@@ -7,8 +7,13 @@ Method (Cohen-Wang et al. 2024, App. B.4.1; method.md §4), on feature vectors f
 2. K-fold cross-fitting (GroupKFold when shifted examples come in groups, e.g. near-duplicates) gives every
    example an *out-of-fold* logit f: no example is ever scored by a model that saw it (in-sample scores make
    everything look out-of-support);
-3. one temperature α minimises the binary cross-entropy of σ(α·f) on the pooled out-of-fold logits;
-4. density ratio ρ(x) = p_ref(x)/p_shift(x) = (1 − q)/q · n_shift/n_ref with q = σ(α·f) (the prior correction
+3. one temperature α minimises the binary cross-entropy of q = σ(α·(f − b) + b) on the pooled out-of-fold
+   logits, where b = log(n_shift/n_ref) is the pool's prior log-odds. The paper scales f itself (q = σ(α·f));
+   with unequal pools that also scales the prior: a weak classifier (α ≪ 1) then pulls q towards 1/2 instead of
+   towards the prior, and ρ of data with no shift at all comes out at n_shift/n_ref instead of 1 (measured on the
+   no-shift control: median ρ 0.68 for a true 1). Scaling only the evidence f − b keeps one scalar and fixes that;
+   with equal pools the two are identical;
+4. density ratio ρ(x) = p_ref(x)/p_shift(x) = (1 − q)/q · n_shift/n_ref = exp(−α·(f − b)) (the prior correction
    undoes the pooled class proportions); a shifted example is out-of-support when ρ < ε (default 0.2).
 
 Speed: features are standardised once (label-free, so it cannot leak the domain label), fits run in float32
@@ -179,11 +184,12 @@ def estimate_support(
     x = _preprocess(x, config)
     c_best, c_selection = _select_c(x, y, groups, config)
     logits, fold_kind, not_converged = _cross_fit(x, y, groups, c_best, config)
-    alpha = fit_temperature(logits, y)
     n_ref, n_shift = int((y == 0).sum()), int((y == 1).sum())
-    log_rho = np.clip(-alpha * logits + np.log(n_shift / n_ref), -_MAX_LOG_RATIO, _MAX_LOG_RATIO)
+    prior = float(np.log(n_shift / n_ref))
+    alpha = fit_temperature(logits, y, prior)
+    log_rho = np.clip(-alpha * (logits - prior), -_MAX_LOG_RATIO, _MAX_LOG_RATIO)
     rho = np.exp(log_rho)
-    q = _sigmoid(alpha * logits)
+    q = _sigmoid(alpha * (logits - prior) + prior)
     calibration, ece = calibration_table(q, y, config)
     split = SupportSplit(
         epsilon=config.epsilon, rho_shift=rho[y == 1], rho_reference=rho[y == 0],
@@ -299,13 +305,16 @@ def _train_weight(n: int, held_out: np.ndarray) -> np.ndarray:
     return weight
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The scalar α minimising the binary cross-entropy of σ(α·f) against the labels (no bias term)."""
-    f = np.asarray(logits, dtype=float)
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, prior: float = 0.0) -> float:
+    """The scalar α minimising the binary cross-entropy of σ(α·(f − prior) + prior) against the labels.
+
+    `prior` is the pool's log-odds log(n_1/n_0); 0 gives the paper's σ(α·f) (no bias term either way).
+    """
+    f = np.asarray(logits, dtype=float) - prior
     sign = np.where(np.asarray(labels) == 1, -1.0, 1.0)
 
     def loss(log_alpha: float) -> float:
-        return float(np.logaddexp(0.0, sign * np.exp(log_alpha) * f).mean())
+        return float(np.logaddexp(0.0, sign * (np.exp(log_alpha) * f + prior)).mean())
 
     result = optimize.minimize_scalar(loss, bounds=(np.log(1e-3), np.log(1e3)), method="bounded")
     return float(np.exp(result.x))
