@@ -183,6 +183,10 @@ REMEDIES = {
     "more-baselines": "Train more, and more varied, baselines (data fractions, epochs, seeds) so the baseline line "
                       "covers the candidates' reference accuracy and r² can be checked.",
     "more-shift-data": "Collect more shifted examples: the {split} split has only {n} examples (< {min}).",
+    "partial-in-support": "Pre-training recovered part of an in-support (dataset-bias) gap here, which the rule of "
+                          "thumb does not expect at scale (at small scale pre-trained features can lean less on a "
+                          "spurious cue). Treat it as a partial fix: fine-tuning helps, but the rest of the gap is "
+                          "bias, so de-bias the data too.",
     "try-other-pretrained": "The gap is extrapolation, which pre-training can address, but no candidate recovered it: "
                             "try a linear probe or LP-FT, a lower learning rate, or a different pre-trained backbone.",
 }
@@ -355,6 +359,8 @@ def _failed_check(bias_mat: bool | None, extrap_mat: bool | None, eff_in: str, e
 def _inconclusive_recs(check_name: str, n_in: int, n_out: int, config: VerdictConfig) -> list[str]:
     if check_name == "pretrained-recovery":
         return [REMEDIES["try-other-pretrained"]]
+    if check_name == "in-support-er":
+        return [REMEDIES["partial-in-support"], REMEDIES["debias"]]
     if check_name == "split-size":
         split, n = ("out-of-support", n_out) if n_out < n_in else ("in-support", n_in)
         return [REMEDIES["more-shift-data"].format(split=split, n=n, min=config.min_split_examples)]

@@ -137,6 +137,7 @@ def test_tiny_immaterial_split_does_not_mask_the_real_failed_check():
     assert v.kind == "inconclusive"
     names = [c.name for c in v.checks if c.status == "FAIL"]
     assert names == ["in-support-er"], names
+    assert any("partial fix" in r for r in v.recommendations) and any("DFR" in r for r in v.recommendations)
     v = decide(inputs(candidate(bias=0.13, extrap=0.0, er_in=0.0, er_out=0.2), n_in=1998, n_out=2))
     assert v.kind == "dataset-bias"
 
