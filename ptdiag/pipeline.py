@@ -317,7 +317,9 @@ def analyze(config: AnalyzeConfig, run_dir: Path, progress: Progress | None = No
         except torch.OutOfMemoryError:
             raise ResourceError(f"out of memory in stage {name!r} on {device}",
                                 hint="lower --batch-size, --image-size or --max-reference") from None
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+        # Compute seconds of the stage's jobs, also when they were reused from an earlier invocation.
+        spent = sum(o.seconds for o in outputs) if outputs else time.perf_counter() - start
+        timings[name] = timings.get(name, 0.0) + spent
         return outputs
 
     base_specs = baseline_jobs(config)
@@ -343,7 +345,8 @@ def analyze(config: AnalyzeConfig, run_dir: Path, progress: Progress | None = No
     scores = score(evals, support, StatsConfig(scale=config.scale, epsilon=config.epsilon,
                                                bootstrap=config.bootstrap, seed=config.seed, verdict=verdict_config))
     timings["statistics"] = time.perf_counter() - start
-    timings["total"] = sum(v for k, v in timings.items() if k != "total")
+    timings["total"] = sum(timings.values())
+    timings["this_invocation"] = time.perf_counter() - clock  # wall time of this call (small when resuming)
     results = _assemble(config, data, scores.to_dict(), support, support_out, evals, timings, device)
     if support is None:
         results.setdefault("warnings", []).append("the support split could not run (see ptdiag.log): the gap is "
