@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from ptdiag.train import Normalizer, _autocast, _batches
+from ptdiag.train import Normalizer, _autocast, _batches, prepare_model
 
 DEFAULT_PROBE_CS = (0.01, 0.1, 1.0)
 
@@ -33,7 +33,7 @@ class _PooledFeatures(nn.Module):
 @torch.no_grad()
 def extract_features(model: nn.Module, images: np.ndarray, normalize: Normalizer, batch_size: int = 256) -> np.ndarray:
     """Pooled penultimate features (N, D) float32, model in eval mode."""
-    wrapped = _PooledFeatures(model).to(normalize.device).eval()
+    wrapped = _PooledFeatures(prepare_model(model, normalize.device)).eval()
     outs = []
     for idx in _batches(len(images), batch_size, None):
         with _autocast(normalize.device):

