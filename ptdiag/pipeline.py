@@ -8,6 +8,7 @@ Each unit of work is a job (`ptdiag.jobs`), so a rerun skips what is finished an
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import platform
@@ -24,7 +25,7 @@ import timm
 import torch
 
 from ptdiag import __version__
-from ptdiag._io import atomic_write, write_json_atomic
+from ptdiag._io import atomic_write, write_bytes_atomic, write_json_atomic
 from ptdiag.config import AnalyzeConfig
 from ptdiag.decode_cache import DecodeCache
 from ptdiag.errors import DataError, PtdiagError, ResourceError
@@ -79,6 +80,7 @@ class Context:
     data: RunData
     device: torch.device
     progress: Progress
+    checkpoint_dir: Path | None = None  # set when --save-checkpoints: fine-tuned weights land here
     features: dict[str, JobOutput] = field(default_factory=dict)
     probes: dict[str, JobOutput] = field(default_factory=dict)
     predictions: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # aligned with the evals
@@ -244,6 +246,10 @@ def run_finetune(spec: JobSpec, ctx: Context) -> JobOutput:
         log.warning("%s: %s", spec.name, exc)
         empty = np.full(0, -1, dtype=np.int16)
         return JobOutput({"val_acc": -1.0, "diverged": True}, {"pred_test": empty, "pred_shift": empty})
+    if ctx.checkpoint_dir is not None:
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)  # plain tensors: loadable with torch.load(..., weights_only=True)
+        write_bytes_atomic(ctx.checkpoint_dir / f"{spec.stage}-{spec.key(ctx.data.fingerprint)}.pt", buffer.getvalue())
     val = ctx.data.part("val")
     val_acc = float((predict(model, val.images, normalize).argmax(1) == val.labels).mean())
     arrays = {"pred_test": predict(model, ctx.data.part("test").images, normalize).argmax(1).astype(np.int16),
@@ -305,7 +311,8 @@ def analyze(config: AnalyzeConfig, run_dir: Path, progress: Progress | None = No
     finished = _finished_results(run_dir, config, data)
     if finished is not None:
         return finished  # same config, same data: the stored results are the answer (nothing is recomputed)
-    ctx = Context(config, data, device, progress)
+    ctx = Context(config, data, device, progress,
+                  checkpoint_dir=run_dir / "checkpoints" if config.save_checkpoints else None)
     store = JobStore(run_dir / "jobs", data.fingerprint)
     executor = LocalExecutor(store, on_job=lambda spec, out: progress("job_done", (spec, out)))
 

@@ -156,3 +156,17 @@ def test_too_few_shifted_images_for_the_support_split_still_reports_er(tmp_path)
     assert results["support"] is None and results["pretrained"][0]["er"] is not None
     assert any("support split" in w for w in results["warnings"])
     assert results["verdict"]["kind"] in ("pretraining-helps", "inconclusive", "no-shift")
+
+
+def test_save_checkpoints_writes_weights_only_loadable_files(tiny_pair, tmp_path):
+    import torch
+
+    ref, shift = tiny_pair
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["analyze", "--train", str(ref), "--shift", str(shift), "--out", str(out), "-q",
+                                      *TINY, "--save-checkpoints"])
+    assert result.exit_code == 0, result.output
+    files = sorted((out / "checkpoints").glob("finetune-*.pt"))
+    assert len(files) == 1  # one LP-FT learning rate in TINY
+    state = torch.load(files[0], map_location="cpu", weights_only=True)
+    assert "classifier.weight" in state and state["classifier.weight"].shape[0] == 4
