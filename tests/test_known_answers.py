@@ -19,15 +19,20 @@ pytestmark = [
                        "dataset-fashion-mnist)"),
 ]
 
+NOT_REPRODUCED = pytest.mark.xfail(
+    reason="does not reproduce at this scale: pre-training recovers ~45 % of the in-support tint gap (ER +5.8 "
+           "[+2.1, +9.9]) and ptdiag reports 'inconclusive'; see docs/VALIDATION.md", strict=False)
+
 CASES = [
-    ("tint-bias", {"p": 0.5}),
-    ("unseen-tint", {}),
-    ("label-shift", {}),
-    ("no-shift", {}),
+    pytest.param("tint-bias", {"p": 0.5}, id="tint-bias", marks=NOT_REPRODUCED),
+    pytest.param("unseen-tint", {}, id="unseen-tint"),
+    pytest.param("invert", {}, id="invert"),
+    pytest.param("label-shift", {}, id="label-shift"),
+    pytest.param("no-shift", {}, id="no-shift"),
 ]
 
 
-@pytest.mark.parametrize("name, params", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("name, params", CASES)
 def test_scenario_verdict_matches_the_paper(name, params, tmp_path):
     scenario = get_scenario(name)
     data = scenario.generate(tmp_path / "data", n_reference=4000, n_shift=2000, seed=0, **params)
