@@ -267,8 +267,7 @@ def run_support(spec: JobSpec, ctx: Context) -> JobOutput:
     groups = groups[ctx.data.shift_index] if groups is not None else None
     result = estimate_support(feats["reference"][sample].astype(np.float32), feats["shift"].astype(np.float32),
                               shift_groups=groups,
-                              config=SupportConfig(epsilon=spec.params["epsilon"], folds=spec.params["folds"],
-                                                   seed=spec.params["seed"]))
+                              config=SupportConfig(folds=spec.params["folds"], seed=spec.params["seed"]))
     meta = {name: getattr(result, name) for name in _SUPPORT_SCALARS}
     arrays = {name: np.asarray(getattr(result, name)) for name in _SUPPORT_ARRAYS}
     return JobOutput(meta, dict(arrays, sample=sample))
@@ -338,11 +337,10 @@ def analyze(config: AnalyzeConfig, run_dir: Path, progress: Progress | None = No
     evals += _pretrained_evals(ctx, stage)
     support_spec = JobSpec("support", feat_specs[0].name,
                            dict(backbone=feat_specs[0].name, features=feat_specs[0].key(data.fingerprint),
-                                epsilon=config.epsilon, folds=config.folds,
-                                seed=config.seed, max_reference=config.support_max_reference))
+                                folds=config.folds, seed=config.seed, max_reference=config.support_max_reference))
     try:
         support_out = stage("support", [support_spec], run_support)[0]
-        support = support_from_job(support_out).at_epsilon(config.epsilon)
+        support = support_from_job(support_out).at_epsilon(config.epsilon)  # ε only thresholds: no refit
     except DataError as exc:  # e.g. too few shifted images to cross-fit: report ER without the split
         log.warning("support split skipped: %s", exc.message)
         support_out, support = None, None
