@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ptdiag._io import write_json_atomic
 from ptdiag.cli.app import app, handle_errors
@@ -53,16 +55,16 @@ def render_er(result: ErResult, console: Console) -> None:
     main = _table(("model", "kind", "ref", "shift", "predicted", "ER [95% CI]", "note"))
     for m in result.models:
         note = f"extrap. {m['extrapolation_distance']:.2f}" if m["extrapolated"] else ""
-        main.add_row(m["model"], m["kind"], _pct(m["ref_acc"]), _pct(m["shift_acc"]),
+        main.add_row(Text(m["model"]), m["kind"], _pct(m["ref_acc"]), _pct(m["shift_acc"]),
                      _pct(m["predicted_shift_acc"]), _er(m.get("er")), note)
     console.print(main)
     if any("er_in" in m or "er_out" in m for m in result.models):
         splits = _table(("model", "ER_in [95% CI]", "ER_out [95% CI]"))
         for m in result.models:
-            splits.add_row(m["model"], _er(m.get("er_in")), _er(m.get("er_out")))
+            splits.add_row(Text(m["model"]), _er(m.get("er_in")), _er(m.get("er_out")))
         console.print(splits)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 def _table(columns: tuple[str, ...]) -> Table:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -166,7 +167,7 @@ def _classes_table(report: InspectReport) -> Table:
     for row in report.classes[:_MAX_CLASS_ROWS]:
         style = None if row.status == "shared" else ("red" if row.status != "train only" else "yellow")
         table.add_row(
-            row.name, str(row.train_listed), str(row.train_used), str(row.shift_listed), str(row.shift_used),
+            Text(row.name), str(row.train_listed), str(row.train_used), str(row.shift_listed), str(row.shift_used),
             row.status, style=style,
         )  # fmt: skip
     return table
@@ -179,12 +180,12 @@ def _leak_table(report: InspectReport) -> Table:
     table.add_column("train file")
     table.add_column("identical shift file")
     for a, b in report.leaked[:_MAX_LEAK_ROWS]:
-        table.add_row(a, b)
+        table.add_row(Text(a), Text(b))
     return table
 
 
 def _cache_table(report: InspectReport) -> Table:
-    table = Table(title=f"Decode cache ({report.cache_dir})", title_justify="left")
+    table = Table(title=f"Decode cache ({escape(str(report.cache_dir))})", title_justify="left")
     table.add_column("size")
     table.add_column("cached", justify="right")
     table.add_column("coverage", justify="right")
@@ -207,7 +208,7 @@ def _findings_table(report: InspectReport) -> Table:
     for f in sorted(report.findings, key=lambda f: order.get(f.level, 3)):
         shown[f.code] = shown.get(f.code, 0) + 1
         if shown[f.code] <= _MAX_PER_CODE:
-            table.add_row(Text(f.level, style=_LEVEL_STYLE.get(f.level, "")), f.code, f.message)
+            table.add_row(Text(f.level, style=_LEVEL_STYLE.get(f.level, "")), f.code, Text(f.message))
     hidden = {code: n - _MAX_PER_CODE for code, n in shown.items() if n > _MAX_PER_CODE}
     if hidden:
         table.caption = "not shown: " + ", ".join(f"{n} more {code}" for code, n in hidden.items()) + " (see --json)"
