@@ -37,4 +37,4 @@ def test_demo_table_shows_expected_and_measured_verdicts():
     console.print(demo_table(rows))
     text = console.export_text()
     assert "dataset-bias" in text and FIXTURE["verdict"]["kind"] in text
-    assert "+11.0 [+8.0, +14.0]" in text and "30.0 %" in text
+    assert "+11.0" in text and "[+8.0, +14.0]" in text and "30.0 % out-of-" in text

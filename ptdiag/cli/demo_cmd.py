@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ptdiag.cli.app import app, handle_errors
@@ -51,28 +52,29 @@ def _pts(value: float | None) -> str:
 def _er(entry: dict | None) -> str:
     if not entry:
         return "—"
-    return f"{_pts(entry['mid'])} [{_pts(entry['lower'])}, {_pts(entry['upper'])}]"
+    return f"{_pts(entry['mid'])}\n[{_pts(entry['lower'])}, {_pts(entry['upper'])}]"
 
 
 def demo_table(rows) -> Table:
-    table = Table(title="ptdiag demo — Fashion-MNIST, two known-answer scenarios", show_lines=True)
-    for column in ("scenario", "expected", "verdict", "model", "ER", "ER_in", "ER_out", "bias / extrap. (pts)",
-                   "out-of-support"):
-        table.add_column(column)
+    """Both scenarios side by side: expected vs measured verdict, then one line per fine-tuning strategy."""
+    table = Table(title="ptdiag demo — Fashion-MNIST, two known-answer scenarios (accuracy points)", show_lines=True)
+    for column in ("scenario", "verdict", "strategy", "ER", "ER_in", "ER_out", "bias /\nextrap."):
+        table.add_column(column, no_wrap=column in ("scenario", "verdict", "strategy"))
     for row in rows:
         r = row.results
         verdict = r["verdict"]
-        ok = verdict["kind"] == row.expected
+        colour = "green" if verdict["kind"] == row.expected else "red"
         support = r.get("support") or {}
         n_shift = (support.get("n_in") or 0) + (support.get("n_out") or 0)
         out_frac = f"{100 * support['n_out'] / n_shift:.1f} %" if n_shift else "—"
-        base = {d["name"]: d for d in r["decomposition"]["baseline"]}
+        lines = r["decomposition"]["baseline"]
         for i, model in enumerate(r["pretrained"]):
-            comp = next((d for d in r["decomposition"]["baseline"] if model["name"] in d["name"]),
-                        next(iter(base.values()), None))
-            parts = "—" if comp is None else f"{_pts(comp['bias_component'])} / {_pts(comp['extrapolation_component'])}"
-            table.add_row(row.key if i == 0 else "", row.expected if i == 0 else "",
-                          (f"[{'green' if ok else 'red'}]{verdict['kind']}[/] ({verdict['confidence']})" if i == 0 else ""),
-                          model["name"], _er(model.get("er")), _er(model.get("er_in")), _er(model.get("er_out")),
-                          parts, out_frac if i == 0 else "")
+            comp = next((d for d in lines if model["name"] in d["name"]), lines[0] if lines else None)
+            parts = "—" if comp is None else f"{_pts(comp['bias_component'])} /\n{_pts(comp['extrapolation_component'])}"
+            first = i == 0
+            table.add_row(f"{row.key}\n{out_frac} out-of-\nsupport" if first else "",
+                          f"[{colour}]{verdict['kind']}[/]\n({verdict['confidence']})\nexpected:\n{row.expected}"
+                          if first else "",
+                          escape(model.get("strategy") or model["name"]), _er(model.get("er")),
+                          _er(model.get("er_in")), _er(model.get("er_out")), parts)
     return table
