@@ -245,15 +245,16 @@ def decomposition_chart(decomposition: dict[str, Any]) -> str | None:
     rows = [
         row
         for row in decomposition["baseline"] + decomposition["pretrained"]
-        if row.get("bias_component") is not None and row.get("extrapolation_component") is not None
+        if row.get("bias_component") is not None or row.get("extrapolation_component") is not None
     ]
     if not rows:
         return None
+    # A component is None when its split is empty (π = 0): it contributes nothing to the gap, so it is drawn as 0.
     fig = Figure(figsize=(6.4, 0.9 + 0.55 * len(rows)))
     ax = fig.add_subplot()
     y = np.arange(len(rows))[::-1]
-    bias = [100 * r["bias_component"] for r in rows]
-    extrapolation = [100 * r["extrapolation_component"] for r in rows]
+    bias = [100 * (r["bias_component"] or 0.0) for r in rows]
+    extrapolation = [100 * (r["extrapolation_component"] or 0.0) for r in rows]
     ax.barh(y + 0.18, bias, height=0.34, color=BIAS_COLOR, label="bias (in-support)")
     ax.barh(y - 0.18, extrapolation, height=0.34, color=EXTRAPOLATION_COLOR, label="extrapolation (out-of-support)")
     ax.scatter([100 * r["gap"] for r in rows], y, marker="|", s=260, color="black", zorder=3, label="total gap")
