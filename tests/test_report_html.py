@@ -202,3 +202,11 @@ def test_write_html_writes_one_file(tmp_path):
     target = write_html(fixture("basic"), tmp_path / "out" / "report.html")
     assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert [p.name for p in target.parent.iterdir()] == ["report.html"]
+
+
+def test_decomposition_chart_with_an_empty_split():
+    """No out-of-support examples: the extrapolation component is None (π_out = 0), the chart still shows the bias."""
+    results = fixture("basic")
+    for row in results["decomposition"]["baseline"] + results["decomposition"]["pretrained"]:
+        row["extrapolation_component"] = None
+    assert "<svg" in section(render_html(results), "decomposition-chart")
