@@ -143,7 +143,8 @@ def baseline_jobs(config: AnalyzeConfig) -> list[JobSpec]:
     """One job per (fraction, seed) training run, each evaluated at several epoch checkpoints."""
     jobs = []
     common = dict(epochs=config.baseline_epochs, eval_epochs=list(config.baseline_eval_epochs),
-                  batch_size=max(64, config.batch_size), seed_base=config.seed)
+                  batch_size=max(64, config.batch_size), seed_base=config.seed,
+                  source_size=config.image_size)  # baseline images are resized from the decoded resolution
     for fraction in config.baseline_fractions:
         for seed in config.baseline_seeds:
             params = dict(common, arch=config.baseline_arch, width=config.baseline_width, fraction=fraction,
