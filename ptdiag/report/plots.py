@@ -281,17 +281,6 @@ def reset_ids() -> None:
     _figure_ids = itertools.count(1)
 
 
-def _styled(plot: Callable[..., str | None]) -> Callable[..., str | None]:
-    """Build the figure under the report's rcParams. Figures are made without pyplot: no backend, no global state."""
-
-    @wraps(plot)
-    def wrapper(*args: Any, **kwargs: Any) -> str | None:
-        with matplotlib.rc_context(_RC):
-            return plot(*args, **kwargs)
-
-    return wrapper
-
-
 def sanitize_svg(svg: str, prefix: str) -> str:
     """Strip prologue, DOCTYPE, metadata, comments and xmlns declarations; prefix element ids."""
     svg = svg[svg.index("<svg") :]
