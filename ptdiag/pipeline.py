@@ -57,14 +57,19 @@ class RunData:
     shift: ArraySet
     fingerprint: str
     _resized: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _parts: dict[tuple[str, int | None], ArraySet] = field(default_factory=dict)
 
     def part(self, name: str, size: int | None = None) -> ArraySet:
-        """The reference train/val/test part (or 'shift') at `size` px."""
-        ref_images, shift_images = self.at_size(size)
-        if name == "shift":
-            return ArraySet(shift_images, self.shift.labels)
-        idx = self.split[name]
-        return ArraySet(ref_images[idx], self.reference.labels[idx])
+        """The reference train/val/test part (or 'shift') at `size` px (built once, then reused)."""
+        key = (name, size)
+        if key not in self._parts:
+            ref_images, shift_images = self.at_size(size)
+            if name == "shift":
+                self._parts[key] = ArraySet(shift_images, self.shift.labels)
+            else:
+                idx = self.split[name]
+                self._parts[key] = ArraySet(ref_images[idx], self.reference.labels[idx])
+        return self._parts[key]
 
     def at_size(self, size: int | None) -> tuple[np.ndarray, np.ndarray]:
         if size is None or size == self.reference.images.shape[1]:
