@@ -40,7 +40,9 @@ def demo_command(
 
     flags = {"budget": budget, "seed": seed, "device": device}
     rows = run_demo(out, flags, run, n_reference=n_reference, n_shift=n_shift, seed=seed)
-    console.print(demo_table(rows))
+    # Logs and CI (no terminal) default to 80 columns, too narrow for seven columns of intervals.
+    wide = console if console.is_terminal else Console(highlight=False, width=max(console.width, 120))
+    wide.print(demo_table(rows))
     for row in rows:
         console.print(f"{row.key}: {row.run_dir / 'report.html'}")
 
