@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,20 @@ class AnalyzeConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# Settings that do not change an analysis' numbers: where it is written, its name, the gate, and the device (jobs
+# are not keyed on it either).
+_NOT_RESULT_DECIDING = ("out", "name", "fail_on", "device")
+
+
+def result_identity(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings (a config dict, e.g. a saved config.json) that decide the results, JSON-normalised."""
+    data = {k: v for k, v in settings.items() if k not in _NOT_RESULT_DECIDING}
+    for key in ("train", "shift"):
+        if data.get(key):
+            data[key] = str(Path(data[key]).resolve())
+    return json.loads(json.dumps(data))
 
 
 # Budget defaults. `quick` fits a 2-core CPU; `standard` a single GPU; `full` approaches the paper's recipe (§6).

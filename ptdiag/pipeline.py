@@ -26,7 +26,7 @@ import torch
 
 from ptdiag import __version__
 from ptdiag._io import atomic_write, write_bytes_atomic, write_json_atomic
-from ptdiag.config import AnalyzeConfig
+from ptdiag.config import AnalyzeConfig, result_identity
 from ptdiag.decode_cache import DecodeCache
 from ptdiag.errors import DataError, PtdiagError, ResourceError
 from ptdiag.features import extract_features, fit_linear_probe, load_head
@@ -376,9 +376,7 @@ def _finished_results(run_dir: Path, config: AnalyzeConfig, data: RunData) -> di
         old = validate_results(json.loads(path.read_text(encoding="utf-8")), source=str(path))
     except (ValueError, PtdiagError):
         return None
-    wanted = json.loads(json.dumps(config.to_dict()))
-    same_config = {k: v for k, v in old["config"].items() if k != "fail_on"} == {
-        k: v for k, v in wanted.items() if k != "fail_on"}
+    same_config = result_identity(old["config"]) == result_identity(config.to_dict())
     same_data = old["data"].get("fingerprint") == data.fingerprint
     return old if same_config and same_data and old["ptdiag_version"] == __version__ else None
 

@@ -16,21 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ptdiag.config import AnalyzeConfig
+from ptdiag.config import AnalyzeConfig, result_identity
 from ptdiag.models import BackboneSpec, create_baseline, create_pretrained, normalization, pick_device
 from ptdiag.train import ArraySet, Normalizer, TrainConfig, train_model
 
 RUNS_ROOT = Path("ptdiag-runs")
-
-
-def _identity(config: AnalyzeConfig) -> dict:
-    """The config as it decides results (output location and the gate excluded)."""
-    data = config.to_dict()
-    for key in ("out", "name", "fail_on", "device"):
-        data.pop(key, None)
-    data["train"] = str(Path(config.train).resolve())
-    data["shift"] = str(Path(config.shift).resolve())
-    return json.loads(json.dumps(data))
 
 
 def default_name(config: AnalyzeConfig) -> str:
@@ -43,21 +33,17 @@ def resolve_run_dir(config: AnalyzeConfig, root: Path = RUNS_ROOT) -> tuple[Path
     if config.out:
         out = Path(config.out)
         return out, (out / "config.json").exists()
-    wanted = _identity(config)
+    wanted = result_identity(config.to_dict())
     if root.is_dir():
         for candidate in sorted(root.iterdir(), reverse=True):
             saved = candidate / "config.json"
             try:
-                if saved.exists() and _identity(AnalyzeConfig(**_tuples(json.loads(saved.read_text())))) == wanted:
+                if saved.exists() and result_identity(json.loads(saved.read_text())) == wanted:
                     return candidate, True
-            except (TypeError, ValueError, OSError):
+            except (ValueError, OSError):
                 continue
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return root / f"{stamp}-{default_name(config)}", False
-
-
-def _tuples(data: dict) -> dict:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
 
 
 @dataclass(frozen=True)
