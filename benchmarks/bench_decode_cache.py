@@ -27,7 +27,7 @@ from torchvision import datasets, transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from ptdiag.decode_cache import DecodeCache, default_workers, scan_files  # noqa: E402
+from ptdiag.data.decode_cache import DecodeCache, default_workers, scan_files  # noqa: E402
 
 
 def make_images(root: Path, n: int, n_classes: int = 10, seed: int = 0) -> None:

@@ -15,9 +15,9 @@ import time
 import numpy as np
 import torch
 
-from ptdiag.features import extract_features
-from ptdiag.models import BackboneSpec, create_pretrained, normalization
-from ptdiag.train import Normalizer
+from ptdiag.engine.features import extract_features
+from ptdiag.engine.models import BackboneSpec, create_pretrained, normalization
+from ptdiag.engine.train import Normalizer
 
 
 def _timed(fn) -> float:

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ptdiag import scenarios
-from ptdiag.datasets import load_fashion_mnist
-from ptdiag.scenarios import class_palette, get_scenario, list_scenarios
+from ptdiag.scenarios import get_scenario, list_scenarios, writing
+from ptdiag.scenarios.building import class_palette
+from ptdiag.scenarios.sources import load_fashion_mnist
 
 
 def naive_tint_bias(out: Path, n_reference: int, n_shift: int, p: float = 0.5, seed: int = 0) -> None:
@@ -70,11 +70,11 @@ def main() -> None:
             get_scenario("tint-bias").generate(out, cache_dir=cache, **sizes)
 
         def one_thread_tint(out: Path) -> None:
-            scenarios._WRITE_THREADS = 1
+            writing.WRITE_THREADS = 1
             try:
                 ptdiag_tint(out)
             finally:
-                scenarios._WRITE_THREADS = 4
+                writing.WRITE_THREADS = 4
 
         # Interleaved repeats, best of each: the machine is shared, so drift hits all three alike.
         contenders = {"ptdiag": ptdiag_tint, "naive": lambda out: naive_tint_bias(out, **sizes),

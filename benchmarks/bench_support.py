@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from ptdiag.support import SupportConfig, estimate_support
+from ptdiag.stats.support import SupportConfig, estimate_support
 
 
 def make_features(n: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

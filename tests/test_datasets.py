@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from torchvision.datasets import FashionMNIST
 
-from ptdiag import datasets
-from ptdiag.datasets import (
+from ptdiag.errors import DataError, UsageError
+from ptdiag.scenarios import sources as datasets
+from ptdiag.scenarios.sources import (
     DEBIAN_FASHION_MNIST_DIR,
     default_cache_dir,
     fashion_mnist_available,
@@ -19,7 +20,6 @@ from ptdiag.datasets import (
     load_fashion_mnist,
     load_source,
 )
-from ptdiag.errors import DataError, UsageError
 
 RAW_FILES = (
     "train-images-idx3-ubyte",

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ptdiag import decode_cache
-from ptdiag.decode_cache import DecodeCache, decode_file, default_cache_dir, scan_files, to_rgb
+from ptdiag.data import decode_cache
+from ptdiag.data.decode_cache import DecodeCache, decode_file, default_cache_dir, scan_files, to_rgb
 from ptdiag.errors import DataError
 from tests._imagegen import image_array, make_image_folder, png_bomb_header, truncated_jpeg, write_image
 

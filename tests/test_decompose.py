@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ptdiag.decompose import decompose_baseline, decompose_gap, er_consistency, split_accuracies
-from ptdiag.fit import fit_line
+from ptdiag.stats.decompose import decompose_baseline, decompose_gap, er_consistency, split_accuracies
+from ptdiag.stats.line import fit_line
 
 
 @settings(max_examples=50, deadline=None)

@@ -7,8 +7,8 @@ import pytest
 from rich.console import Console
 
 from ptdiag.cli.demo_cmd import demo_table
-from ptdiag.datasets import fashion_mnist_available
-from ptdiag.demo import DEMO_SCENARIOS, run_demo
+from ptdiag.scenarios.demo import DEMO_SCENARIOS, run_demo
+from ptdiag.scenarios.sources import fashion_mnist_available
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "results_basic.json").read_text())
 

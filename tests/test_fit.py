@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy import special, stats
 
 from ptdiag.errors import DataError
-from ptdiag.fit import (
+from ptdiag.stats.line import (
     bootstrap_er,
     clip_accuracy,
     compare_nonparametric,
@@ -19,7 +19,7 @@ from ptdiag.fit import (
     share_of_drop_recovered,
     transform,
 )
-from ptdiag.verdict import VerdictConfig
+from ptdiag.stats.thresholds import VerdictConfig
 
 REF = np.array([0.55, 0.61, 0.64, 0.70, 0.73, 0.78, 0.81, 0.84])
 

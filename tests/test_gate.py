@@ -6,7 +6,7 @@ import pytest
 from _reporting import fixture
 
 from ptdiag.errors import UsageError
-from ptdiag.gate import collect_warnings, parse_fail_on, run_gate
+from ptdiag.report.gate import collect_warnings, parse_fail_on, run_gate
 
 
 def statuses(gate):

@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from ptdiag import decode_cache
-from ptdiag.decode_cache import DecodeCache
+from ptdiag.data import decode_cache
+from ptdiag.data.decode_cache import DecodeCache
+from ptdiag.data.ingest import discover, load_pair, scan_pair
 from ptdiag.errors import DataError
-from ptdiag.ingest import discover, load_pair, scan_pair
 from tests._imagegen import make_image_folder, make_pair, truncated_jpeg, write_manifest
 
 

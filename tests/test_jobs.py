@@ -1,6 +1,6 @@
 import numpy as np
 
-from ptdiag.jobs import JobOutput, JobSpec, JobStore, LocalExecutor
+from ptdiag.engine.jobs import JobOutput, JobSpec, JobStore, LocalExecutor
 
 
 def test_store_roundtrip_and_key_depends_on_data(tmp_path):

@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ptdiag.cli import app
-from ptdiag.datasets import fashion_mnist_available
 from ptdiag.scenarios import get_scenario
+from ptdiag.scenarios.sources import fashion_mnist_available
 
 pytestmark = [
     pytest.mark.slow,

@@ -3,8 +3,7 @@ import pytest
 import timm
 import torch
 
-from ptdiag.errors import ModelError
-from ptdiag.models import (
+from ptdiag.engine.models import (
     BackboneSpec,
     SmallCNN,
     bundled_lite0_weights,
@@ -13,6 +12,7 @@ from ptdiag.models import (
     pick_device,
     remap_by_order,
 )
+from ptdiag.errors import ModelError
 
 
 def test_smallcnn_is_a_timm_model():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from _reporting import FIXTURE_NAMES, HOSTILE, assert_golden, fixture
 
-from ptdiag.gate import run_gate
 from ptdiag.report import render_markdown
+from ptdiag.report.gate import run_gate
 from ptdiag.report.markdown import md_escape
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from _reporting import FIXTURE_NAMES, assert_golden, console_text, fixed_console, fixture
 
-from ptdiag.gate import run_gate
 from ptdiag.report import render_gate, render_summary, render_terminal
+from ptdiag.report.gate import run_gate
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)

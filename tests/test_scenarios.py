@@ -13,10 +13,11 @@ from PIL import Image
 from scipy.stats import ks_2samp
 from torchvision.datasets import ImageFolder
 
-from ptdiag import datasets, scenarios
-from ptdiag.datasets import fashion_mnist_available, load_digits, load_fashion_mnist
 from ptdiag.errors import UsageError
-from ptdiag.scenarios import class_counts, get_scenario, list_scenarios, register_scenario
+from ptdiag.scenarios import get_scenario, list_scenarios, register_scenario, registry
+from ptdiag.scenarios import sources as datasets
+from ptdiag.scenarios.building import class_counts
+from ptdiag.scenarios.sources import fashion_mnist_available, load_digits, load_fashion_mnist
 from ptdiag.schema import VERDICT_KINDS
 
 ALL_NAMES = ["tint-bias", "unseen-tint", "vflip", "invert", "label-shift", "no-shift", "toy"]
@@ -312,7 +313,7 @@ def test_a_failed_write_leaves_no_folder_and_keeps_the_old_one(tmp_path, monkeyp
     def broken(path, rows):
         raise OSError("disk full")
 
-    monkeypatch.setattr(scenarios, "_write_truth_csv", broken)
+    monkeypatch.setattr(registry, "write_truth_csv", broken)
     with pytest.raises(OSError, match="disk full"):
         toy.generate(tmp_path / "fresh")
     with pytest.raises(OSError, match="disk full"):

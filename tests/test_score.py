@@ -14,8 +14,8 @@ from scipy.stats import norm
 
 from ptdiag.errors import DataError
 from ptdiag.schema import validate_results
-from ptdiag.score import ModelEval, StatsConfig, score
-from ptdiag.support import SupportSplit, estimate_support
+from ptdiag.stats.score import ModelEval, StatsConfig, score
+from ptdiag.stats.support import SupportSplit, estimate_support
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_basic.json"
 N_REF, N_IN, N_OUT = 1500, 700, 300
@@ -144,6 +144,7 @@ def test_support_of_the_wrong_length_is_rejected():
 
 
 def test_statistics_modules_do_not_import_torch():
-    code = ("import sys, ptdiag.fit, ptdiag.support, ptdiag.decompose, ptdiag.verdict, ptdiag.score, "
-            "ptdiag.er_table; assert 'torch' not in sys.modules, 'torch imported'")
+    code = ("import sys, ptdiag.stats, ptdiag.stats.line, ptdiag.stats.support, ptdiag.stats.decompose, "
+            "ptdiag.stats.verdict, ptdiag.stats.score, ptdiag.stats.er_table, ptdiag.stats.intervals; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ptdiag.data.splits import load_or_create_split, load_split, reference_split, save_split
 from ptdiag.errors import DataError, UsageError
-from ptdiag.splits import load_or_create_split, load_split, reference_split, save_split
 
 LABELS = np.repeat([0, 1, 2], [20, 30, 50])
 

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from ptdiag.errors import DataError
-from ptdiag.support import (
+from ptdiag.stats.support import (
     EPSILON_GRID,
     SupportConfig,
     calibration_table,

@@ -1,9 +1,9 @@
 import numpy as np
 import torch
 
-from ptdiag.features import extract_features, fit_linear_probe, load_head
-from ptdiag.models import create_baseline, normalization
-from ptdiag.train import ArraySet, Normalizer, TrainConfig, predict, resize_images, train_model
+from ptdiag.engine.features import extract_features, fit_linear_probe, load_head
+from ptdiag.engine.models import create_baseline, normalization
+from ptdiag.engine.train import ArraySet, Normalizer, TrainConfig, predict, resize_images, train_model
 
 
 def _separable(n=256, size=16, seed=0):

@@ -6,13 +6,13 @@ import dataclasses
 
 import pytest
 
-from ptdiag.fit import Interval
-from ptdiag.verdict import (
+from ptdiag.stats.intervals import Interval
+from ptdiag.stats.thresholds import VerdictConfig
+from ptdiag.stats.verdict import (
     CandidateEvidence,
     Components,
     GapObservation,
     SplitEffect,
-    VerdictConfig,
     VerdictInputs,
     decide,
 )

@@ -12,7 +12,7 @@ log = logging.getLogger("ptdiag")
 
 
 class RichProgress:
-    """Callable `(event, payload)` sink for `ptdiag.pipeline.analyze`."""
+    """Callable `(event, payload)` sink for `ptdiag.engine.pipeline.analyze`."""
 
     def __init__(self, console: Console, quiet: bool = False):
         self.quiet = quiet

@@ -84,7 +84,7 @@ def analyze_command(
 ) -> None:
     """Train baselines and fine-tune pre-trained models on your data; split, decompose, give the verdict."""
     from ptdiag.config import resolve_config
-    from ptdiag.gate import parse_fail_on
+    from ptdiag.report.gate import parse_fail_on
 
     gate_kinds = parse_fail_on(fail_on) if fail_on else set()
     flags = dict(
@@ -110,8 +110,8 @@ def analyze_command(
 def run_analysis(config, quiet: bool = False, out_console: Console | None = None):
     """Resolve the run dir, log to it, run the pipeline under progress bars; return (results, run_dir)."""
     from ptdiag.cli._progress import RichProgress
-    from ptdiag.pipeline import analyze
-    from ptdiag.runs import resolve_run_dir
+    from ptdiag.engine.pipeline import analyze
+    from ptdiag.engine.runs import resolve_run_dir
 
     out_console = out_console or console
     run_dir, resumed = resolve_run_dir(config)
@@ -133,7 +133,7 @@ def run_analysis(config, quiet: bool = False, out_console: Console | None = None
 
 
 def _finish(results: dict, run_dir: Path, gate_kinds: set[str], quiet: bool) -> None:
-    from ptdiag.gate import run_gate
+    from ptdiag.report.gate import run_gate
     from ptdiag.report.terminal import render_gate, render_summary
 
     if not quiet:
@@ -148,8 +148,8 @@ def _finish(results: dict, run_dir: Path, gate_kinds: set[str], quiet: bool) -> 
 
 
 def _print_plan(config) -> None:
-    from ptdiag.ingest import load_pair
-    from ptdiag.runs import make_plan
+    from ptdiag.data.ingest import load_pair
+    from ptdiag.engine.runs import make_plan
 
     pair = load_pair(config.train, config.shift, fmt=config.format, strict=config.strict,
                      min_per_class=config.min_per_class)

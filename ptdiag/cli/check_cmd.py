@@ -56,8 +56,8 @@ def check_command(
     ] = False,
 ) -> None:
     """Gate CI on a run: exit 0 pass, 1 failed, 2 usage, 3 unreadable results, 4 inconclusive."""
-    from ptdiag.gate import parse_fail_on, run_gate
     from ptdiag.report import load_run, render_gate
+    from ptdiag.report.gate import parse_fail_on, run_gate
 
     kinds = parse_fail_on(fail_on)
     if not kinds and max_bias_component is None and min_er_out is None and not fail_if_warning:

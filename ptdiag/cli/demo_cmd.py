@@ -28,8 +28,8 @@ def demo_command(
 ) -> None:
     """Run the two-scenario demo (dataset bias vs extrapolation) on real images, offline."""
     from ptdiag.cli.analyze_cmd import run_analysis
-    from ptdiag.demo import run_demo
     from ptdiag.report.html import write_html
+    from ptdiag.scenarios.demo import run_demo
 
     def run(config) -> dict[str, Any]:
         if not quiet:

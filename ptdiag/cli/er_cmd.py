@@ -16,7 +16,7 @@ from ptdiag._io import write_json_atomic
 from ptdiag.cli.app import app, handle_errors
 
 if TYPE_CHECKING:
-    from ptdiag.er_table import ErResult
+    from ptdiag.stats.er_table import ErResult
 
 
 class ScaleChoice(str, Enum):  # noqa: UP042  (a str Enum renders best in Typer's help)
@@ -36,7 +36,7 @@ def er_command(
     = ScaleChoice.probit,
 ) -> None:
     """Effective robustness of evaluated models against the baseline line, from a CSV of accuracies."""
-    from ptdiag.er_table import er_from_table, read_er_table  # scipy/pandas load only when the command runs
+    from ptdiag.stats.er_table import er_from_table, read_er_table  # scipy/pandas load only when the command runs
 
     table = read_er_table(accuracies)
     result = er_from_table(table, scale=scale.value, source=str(accuracies))

@@ -15,9 +15,9 @@ from rich.text import Text
 
 from ptdiag._io import write_json_atomic
 from ptdiag.cli.app import app, err_console, handle_errors
-from ptdiag.decode_cache import DecodeCache
+from ptdiag.data.decode_cache import DecodeCache
+from ptdiag.data.inspection import InspectReport, inspect_pair
 from ptdiag.errors import EXIT_CODES_HELP, DataError, UsageError
-from ptdiag.inspection import InspectReport, inspect_pair
 
 _MAX_CLASS_ROWS = 100
 _MAX_PER_CODE = 20

@@ -18,8 +18,8 @@ from markupsafe import Markup
 from PIL import Image, UnidentifiedImageError
 
 from ptdiag._io import write_text_atomic
-from ptdiag.gate import collect_warnings
 from ptdiag.report import _format as fmt
+from ptdiag.report.gate import collect_warnings
 
 THUMBNAIL_PX = 96
 GALLERIES = {

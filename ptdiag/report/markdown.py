@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ptdiag.gate import GateResult, collect_warnings
 from ptdiag.report._format import VERDICT_MEANINGS, interval, key_numbers, pct, verdict_title
+from ptdiag.report.gate import GateResult, collect_warnings
 
 # Characters that GitHub Markdown would read as formatting, plus the table's own separator.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]{}|#~!])")

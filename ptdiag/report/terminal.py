@@ -13,7 +13,6 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ptdiag.gate import GateResult, collect_warnings
 from ptdiag.report._format import (
     DASH,
     SPLIT_LABELS,
@@ -27,6 +26,7 @@ from ptdiag.report._format import (
     share,
     verdict_title,
 )
+from ptdiag.report.gate import GateResult, collect_warnings
 
 VERDICT_STYLES = {
     "pretraining-helps": "green",

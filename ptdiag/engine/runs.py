@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from ptdiag.config import AnalyzeConfig, result_identity
-from ptdiag.models import BackboneSpec, create_baseline, create_pretrained, normalization, pick_device
-from ptdiag.train import ArraySet, Normalizer, TrainConfig, train_model
+from ptdiag.engine.models import BackboneSpec, create_baseline, create_pretrained, normalization, pick_device
+from ptdiag.engine.train import ArraySet, Normalizer, TrainConfig, train_model
 
 RUNS_ROOT = Path("ptdiag-runs")
 

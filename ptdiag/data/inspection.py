@@ -1,6 +1,6 @@
 """`ptdiag inspect` as a library call: a data-only report on a (train, shift) pair, no training.
 
-:func:`inspect_pair` scans both sets (see :mod:`ptdiag.ingest`) and returns an :class:`InspectReport`, a plain
+:func:`inspect_pair` scans both sets (see :mod:`ptdiag.data.ingest`) and returns an :class:`InspectReport`, a plain
 dataclass whose ``to_dict()`` is what ``--json`` writes and what the terminal renderer reads.
 """
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ptdiag.decode_cache import DecodeCache
-from ptdiag.ingest import DatasetPair, Finding, ImageSet, ProgressFn, scan_pair
+from ptdiag.data.decode_cache import DecodeCache
+from ptdiag.data.ingest import DatasetPair, Finding, ImageSet, ProgressFn, scan_pair
 
 REPORT_KIND = "ptdiag.inspect"
 REPORT_VERSION = 1

@@ -7,7 +7,7 @@
 * ER per candidate on the whole shifted set and, with a support split, on its in-/out-of-support parts, each with
   the line's band and a paired bootstrap interval;
 * a weak line (r² below `VerdictConfig.min_r2`) switches that split to the nonparametric comparison;
-* the gap decomposition and the verdict (see ptdiag.verdict).
+* the gap decomposition and the verdict (see ptdiag.stats.verdict).
 
 Pure numpy/scipy: no torch import.
 """
@@ -20,18 +20,17 @@ from typing import Any
 
 import numpy as np
 
-from ptdiag.decompose import (
+from ptdiag.errors import DataError
+from ptdiag.stats.decompose import (
     GapDecomposition,
     decompose_baseline,
     decompose_gap,
     er_consistency,
     split_accuracies,
 )
-from ptdiag.errors import DataError
-from ptdiag.fit import (
-    Check,
+from ptdiag.stats.intervals import Check, Interval
+from ptdiag.stats.line import (
     Comparison,
-    Interval,
     LineFit,
     bootstrap_er,
     compare_nonparametric,
@@ -40,14 +39,14 @@ from ptdiag.fit import (
     fit_line,
     share_of_drop_recovered,
 )
-from ptdiag.support import SupportSplit
-from ptdiag.verdict import (
+from ptdiag.stats.support import SupportSplit
+from ptdiag.stats.thresholds import VerdictConfig
+from ptdiag.stats.verdict import (
     CandidateEvidence,
     Components,
     GapObservation,
     SplitEffect,
     Verdict,
-    VerdictConfig,
     VerdictInputs,
     choose_primary,
     decide,

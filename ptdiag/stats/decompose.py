@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ptdiag.fit import LineFit, comparable_baselines
+from ptdiag.stats.line import LineFit, comparable_baselines
 
 
 def split_accuracies(correct: np.ndarray, in_support: np.ndarray | None) -> tuple[float | None, float | None]:

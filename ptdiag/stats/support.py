@@ -39,7 +39,7 @@ from sklearn.model_selection import GroupKFold, GroupShuffleSplit, StratifiedKFo
 from sklearn.preprocessing import StandardScaler
 
 from ptdiag.errors import DataError
-from ptdiag.verdict import VerdictConfig
+from ptdiag.stats.thresholds import VerdictConfig
 
 EPSILON_GRID: tuple[float, ...] = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 _MAX_LOG_RATIO = 700.0  # keeps exp() finite; far beyond any threshold of interest

@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from ptdiag.train import Normalizer, _autocast, _batches, prepare_model
+from ptdiag.engine.train import Normalizer, _autocast, _batches, prepare_model
 
 DEFAULT_PROBE_CS = (0.01, 0.1, 1.0)
 

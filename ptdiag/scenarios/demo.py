@@ -21,7 +21,7 @@ from ptdiag.scenarios import get_scenario
 @dataclass(frozen=True)
 class DemoScenario:
     key: str  # run folder name
-    scenario: str  # registry name in ptdiag.scenarios
+    scenario: str  # registry name in ptdiag.scenarios.catalog
     expected: str
     params: dict[str, Any]
 

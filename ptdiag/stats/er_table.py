@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from ptdiag.errors import DataError
-from ptdiag.fit import (
-    Check,
+from ptdiag.schema import SCHEMA_VERSION
+from ptdiag.stats.intervals import Check
+from ptdiag.stats.line import (
     LineFit,
     compare_nonparametric,
     diagnose_fit,
@@ -26,8 +27,7 @@ from ptdiag.fit import (
     fit_line,
     share_of_drop_recovered,
 )
-from ptdiag.schema import SCHEMA_VERSION
-from ptdiag.verdict import VerdictConfig
+from ptdiag.stats.thresholds import VerdictConfig
 
 REQUIRED_COLUMNS = ("model", "kind", "ref_acc", "shift_acc")
 ACCURACY_COLUMNS = ("ref_acc", "shift_acc", "in_acc", "out_acc")

@@ -1,0 +1,209 @@
+"""Find the images of a reference (train) set and a shifted set, validate them, and align their classes.
+
+Two sources are accepted, auto-detected from the argument (``fmt`` overrides):
+
+* an ImageFolder tree, ``root/<class>/**/<image>`` (sub-folders inside a class are walked, symlinks are followed
+  but a folder is never entered twice, hidden entries are skipped);
+* a CSV or Parquet manifest with columns ``path,label`` and optional ``group`` and ``split``; relative paths are
+  resolved against the manifest's folder.
+
+Discovery lives in ``discovery``, the data model in ``types``, cross-set checks in ``alignment``.
+Validation never raises for bad content: every problem becomes a :class:`Finding` (``error`` ones are fatal),
+so ``ptdiag inspect`` can show all of them at once. :func:`load_pair` raises :class:`DataError` on the first
+fatal finding; only a missing or unreadable source raises straight away. Nothing is ever written into the
+data folders.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ptdiag.data.alignment import align_classes, conversion_findings, leakage, size_findings, within_duplicates
+from ptdiag.data.decode_cache import DecodeCache, FileResult, scan_files
+from ptdiag.data.discovery import Listing, discover
+from ptdiag.data.types import DatasetPair, Finding, ImageSet, ProgressFn, fingerprint
+
+__all__ = ["DatasetPair", "Finding", "ImageSet", "ProgressFn", "discover", "load_pair", "scan_pair"]
+
+
+def scan_pair(
+    train: str | Path,
+    shift: str | Path,
+    *,
+    fmt: str | None = None,
+    strict: bool = False,
+    min_per_class: int = 10,
+    image_size: int | None = None,
+    cache: DecodeCache | None = None,
+    fill_cache: bool = True,
+    drop_leaked: bool = True,
+    progress: ProgressFn | None = None,
+) -> DatasetPair:
+    """Discover, hash and decode both sets once, and collect every finding without raising for bad content.
+
+    Args:
+        train: reference set (folder or manifest); its classes define the label space.
+        shift: shifted set; its classes must be a subset of ``train``'s.
+        fmt: force "imagefolder", "csv" or "parquet" for both; default auto-detect each.
+        strict: make unreadable images fatal instead of skipped.
+        min_per_class: warn about classes with fewer usable images than this.
+        image_size: with ``cache`` and ``fill_cache``, store every image decoded at this size so that a later
+            ``cache.load`` is a pure read.
+        cache: decode cache; images it already holds are only hashed, not decoded again.
+        drop_leaked: remove reference images whose content also appears in the shift set.
+        progress: called with the number of files finished, as the scan goes.
+
+    Raises:
+        DataError: a source is missing or unreadable (everything else is returned as findings).
+    """
+    ref_list = discover(train, role="train", fmt=fmt)
+    shift_list = discover(shift, role="shift", fmt=fmt)
+    findings = ref_list.findings + shift_list.findings
+    listed = {lst.role: dict(Counter(lst.class_names)) for lst in (ref_list, shift_list)}
+    for lst in (ref_list, shift_list):
+        findings += listing_findings(lst)
+    if shift_list.splits is not None:
+        findings.append(
+            Finding(
+                "info",
+                "shift-split-ignored",
+                "shift: the manifest's split column is ignored; the whole shifted set is evaluated",
+                str(shift_list.source),
+            )
+        )
+        shift_list.splits = None
+    # Decode only what can be used: e.g. ImageNet-R covers 200 of 1000 train classes.
+    shift_classes = set(shift_list.class_names)
+    if shift_classes:
+        ref_list.keep([c in shift_classes for c in ref_list.class_names])
+
+    fill = bool(fill_cache and cache is not None and image_size is not None)
+    results = scan_files(
+        ref_list.paths + shift_list.paths,
+        size=image_size if fill else None,
+        cache_root=None if cache is None else cache.root,
+        fill=fill,
+        workers=None if cache is None else cache.workers,
+        progress=progress,
+    )
+    n_ref = len(ref_list.paths)
+    ref_set, ref_bad = build_set(ref_list, results[:n_ref], strict)
+    shift_set, shift_bad = build_set(shift_list, results[n_ref:], strict)
+    findings += ref_bad + shift_bad
+    findings += conversion_findings(ref_set) + conversion_findings(shift_set)
+
+    classes, align_findings = align_classes(ref_set, shift_set, listed)
+    findings += align_findings
+    reference = ref_set.subset(np.isin(ref_set.labels, [ref_set.classes.index(c) for c in classes]), classes)
+    shift_keep = np.isin(shift_set.labels, [shift_set.classes.index(c) for c in classes if c in shift_set.classes])
+    shifted = shift_set.subset(shift_keep, classes)
+
+    within = {s.role: within_duplicates(s, findings) for s in (reference, shifted)}
+    leaked, reference = leakage(reference, shifted, drop_leaked, findings)
+    findings += size_findings(reference, shifted, min_per_class)
+    n_decoded = sum(r.ok and not r.from_cache for r in results)
+    return DatasetPair(reference, shifted, classes, findings, leaked, listed, within, len(results), n_decoded)
+
+
+def load_pair(
+    train: str | Path,
+    shift: str | Path,
+    *,
+    fmt: str | None = None,
+    strict: bool = False,
+    min_per_class: int = 10,
+    image_size: int | None = None,
+    cache: DecodeCache | None = None,
+    drop_leaked: bool = True,
+    progress: ProgressFn | None = None,
+) -> DatasetPair:
+    """:func:`scan_pair`, then raise DataError on the first fatal finding. See scan_pair for the arguments."""
+    pair = scan_pair(
+        train,
+        shift,
+        fmt=fmt,
+        strict=strict,
+        min_per_class=min_per_class,
+        image_size=image_size,
+        cache=cache,
+        drop_leaked=drop_leaked,
+        progress=progress,
+    )
+    pair.raise_for_errors()
+    return pair
+
+def listing_findings(lst: Listing) -> list[Finding]:
+    out = []
+    where = f"{lst.role} ({lst.source})"
+    if lst.n_non_image:
+        out.append(
+            Finding(
+                "info", "non-image-files", f"{lst.role}: ignored {lst.n_non_image} non-image file(s)", str(lst.source)
+            )
+        )
+    for name in lst.empty_classes:
+        out.append(
+            Finding(
+                "warning",
+                "empty-class",
+                f"{lst.role}: class folder '{name}' has no images; class ignored",
+                str(lst.root / name),
+            )
+        )
+    if not lst.paths:
+        hint = f" ({lst.n_non_image} non-image files ignored)" if lst.n_non_image else ""
+        out.append(Finding("error", "empty-set", f"{where} has no images{hint}", str(lst.source)))
+    return out
+
+
+def build_set(lst: Listing, results: list[FileResult], strict: bool) -> tuple[ImageSet, list[Finding]]:
+    """Keep the files that decoded; turn the others into findings (errors under ``strict``)."""
+    level = "error" if strict else "warning"
+    findings = [
+        Finding(level, r.error_code, f"{lst.role}: {r.error}" + ("" if strict else "; skipped"), str(p))
+        for p, r in zip(lst.paths, results, strict=True)
+        if not r.ok
+    ]
+    ok = [i for i, r in enumerate(results) if r.ok]
+    classes = lst.classes()
+    class_index = {c: i for i, c in enumerate(classes)}
+    metas = [results[i].meta for i in ok]
+    image_set = ImageSet(
+        role=lst.role,
+        source=lst.source,
+        format=lst.format,
+        root=lst.root,
+        paths=[lst.paths[i] for i in ok],
+        labels=np.array([class_index[lst.class_names[i]] for i in ok], dtype=np.int64),
+        classes=classes,
+        hashes=[results[i].hash for i in ok],
+        groups=None if lst.groups is None else np.array([lst.groups[i] for i in ok], dtype=object),
+        splits=None if lst.splits is None else np.array([lst.splits[i] for i in ok], dtype=object),
+        n_non_image=lst.n_non_image,
+        n_bad=len(findings),
+        widths=np.array([m.width for m in metas], dtype=np.int64),
+        heights=np.array([m.height for m in metas], dtype=np.int64),
+        modes=[m.mode for m in metas],
+        formats=[m.format for m in metas],
+    )
+    image_set.fingerprint = fingerprint(image_set)
+    n_rotated = sum(m.exif_rotated for m in metas)
+    if n_rotated:
+        findings.append(
+            Finding(
+                "info",
+                "exif-rotated",
+                f"{lst.role}: applied the EXIF orientation of {n_rotated} image(s)",
+                str(lst.source),
+            )
+        )
+    if lst.paths and not ok:
+        findings.append(
+            Finding(
+                "error", "empty-set", f"{lst.role}: none of the {len(lst.paths)} images can be read", str(lst.source)
+            )
+        )
+    return image_set, findings

@@ -1,0 +1,143 @@
+"""The data model of a loaded pair: one validation finding, one image set, and the aligned reference/shift pair."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ptdiag.errors import DataError
+
+# torchvision's IMG_EXTENSIONS plus GIF.
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif"})
+MAX_LISTED = 5  # names quoted in one message before "and N more"
+
+ProgressFn = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One validation result. ``level`` is "error" (fatal), "warning" or "info"; ``code`` is stable for tools."""
+
+    level: str
+    code: str
+    message: str
+    path: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"level": self.level, "code": self.code, "message": self.message, "path": self.path}
+
+
+@dataclass
+class ImageSet:
+    """The usable images of one set, in a stable order (class, then path; manifest order for manifests).
+
+    ``labels`` index into ``classes``; ``hashes`` are sha1 of the file bytes; ``widths``/``heights`` are the stored
+    (pre-EXIF-rotation) sizes and ``modes``/``formats`` the PIL mode and format before conversion to RGB.
+    ``fingerprint`` identifies order, labels and contents (not the folder location).
+    """
+
+    role: str
+    source: Path
+    format: str
+    root: Path
+    paths: list[Path]
+    labels: np.ndarray
+    classes: list[str]
+    hashes: list[str]
+    groups: np.ndarray | None = None
+    splits: np.ndarray | None = None
+    n_non_image: int = 0
+    n_bad: int = 0
+    widths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    heights: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    modes: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)
+    fingerprint: str = ""
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def class_counts(self) -> dict[str, int]:
+        """Images per class, for every class in ``classes`` (zeros included)."""
+        counts = np.bincount(self.labels, minlength=len(self.classes)) if len(self) else np.zeros(len(self.classes))
+        return {name: int(n) for name, n in zip(self.classes, counts, strict=True)}
+
+    def subset(self, keep: np.ndarray, classes: list[str] | None = None) -> ImageSet:
+        """The images where ``keep`` is True, optionally relabelled into ``classes`` (a subset of ours)."""
+        idx = np.flatnonzero(keep)
+        labels = self.labels[idx]
+        if classes is not None:
+            remap = np.array([classes.index(c) if c in classes else -1 for c in self.classes], dtype=np.int64)
+            labels = remap[labels] if len(labels) else labels
+        out = ImageSet(
+            role=self.role,
+            source=self.source,
+            format=self.format,
+            root=self.root,
+            paths=[self.paths[i] for i in idx],
+            labels=labels.astype(np.int64),
+            classes=list(classes if classes is not None else self.classes),
+            hashes=[self.hashes[i] for i in idx],
+            groups=None if self.groups is None else self.groups[idx],
+            splits=None if self.splits is None else self.splits[idx],
+            n_non_image=self.n_non_image,
+            n_bad=self.n_bad,
+            widths=self.widths[idx],
+            heights=self.heights[idx],
+            modes=[self.modes[i] for i in idx],
+            formats=[self.formats[i] for i in idx],
+        )
+        out.fingerprint = fingerprint(out)
+        return out
+
+
+@dataclass
+class DatasetPair:
+    """Reference and shifted sets restricted to their shared classes, plus everything validation found.
+
+    ``leaked`` lists (reference path, shift path) pairs with identical content.
+    ``listed_counts`` has the per-class file counts before validation and restriction, per role.
+    ``n_scanned`` files were hashed, of which ``n_decoded`` were decoded (the rest came from the decode cache).
+    """
+
+    reference: ImageSet
+    shift: ImageSet
+    classes: list[str]
+    findings: list[Finding]
+    leaked: list[tuple[str, str]]
+    listed_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    within_duplicates: dict[str, int] = field(default_factory=dict)
+    n_scanned: int = 0
+    n_decoded: int = 0
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "error"]
+
+    def raise_for_errors(self) -> None:
+        """Raise DataError with the first fatal finding (and how many more there are)."""
+        errors = self.errors
+        if errors:
+            more = len(errors) - 1
+            hint = f"{more} more error(s); run `ptdiag inspect` to list them all" if more else None
+            raise DataError(errors[0].message, hint=hint)
+
+
+
+def fingerprint(image_set: ImageSet) -> str:
+    digest = hashlib.sha1(usedforsecurity=False)
+    for path, label, content in zip(image_set.paths, image_set.labels, image_set.hashes, strict=True):
+        rel = os.path.relpath(path, image_set.root)
+        digest.update(f"{rel}\t{image_set.classes[label]}\t{content}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:16]
+
+
+def quote_names(names: Sequence[str]) -> str:
+    shown = ", ".join(f"'{n}'" for n in list(names)[:MAX_LISTED])
+    return shown + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
+

@@ -1,0 +1,168 @@
+"""`analyze`: train and evaluate everything the method needs on the user's data, then score it.
+
+Stages: ingest → decode → baselines (from scratch) → features (per pre-trained backbone) → linear probe →
+fine-tunes (FT / LP-FT, LR chosen on the reference validation split) → support split → statistics → results.json.
+Each unit of work is a job (`ptdiag.engine.jobs`), so a rerun skips what is finished and an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ptdiag import __version__
+from ptdiag._io import write_json_atomic
+from ptdiag.config import AnalyzeConfig, result_identity
+from ptdiag.engine.jobs import JobOutput, JobSpec, JobStore, LocalExecutor
+from ptdiag.engine.models import pick_device
+from ptdiag.engine.results import assemble_results, write_predictions
+from ptdiag.engine.rundata import Context, Progress, RunData, prepare_data
+from ptdiag.engine.stages import (
+    backbones,
+    baseline_jobs,
+    feature_jobs,
+    finetune_spec,
+    run_baseline,
+    run_features,
+    run_finetune,
+    run_probe,
+    run_support,
+    support_from_job,
+)
+from ptdiag.errors import DataError, PtdiagError, ResourceError
+from ptdiag.schema import validate_results
+from ptdiag.stats.score import ModelEval, StatsConfig, score
+from ptdiag.stats.thresholds import VerdictConfig
+
+log = logging.getLogger("ptdiag")
+
+
+def analyze(config: AnalyzeConfig, run_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
+    """Run (or resume) the whole analysis in `run_dir`; return the validated results dict."""
+    progress = progress or (lambda event, payload: None)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / "config.json", config.to_dict())
+    torch.manual_seed(config.seed)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    device = pick_device(config.device)
+    data = prepare_data(config, run_dir, progress)
+    timings["ingest"] = time.perf_counter() - clock
+    finished = _finished_results(run_dir, config, data)
+    if finished is not None:
+        return finished  # same config, same data: the stored results are the answer (nothing is recomputed)
+    ctx = Context(config, data, device, progress,
+                  checkpoint_dir=run_dir / "checkpoints" if config.save_checkpoints else None)
+    store = JobStore(run_dir / "jobs", data.fingerprint)
+    executor = LocalExecutor(store, on_job=lambda spec, out: progress("job_done", (spec, out)))
+
+    def stage(name: str, jobs: list[JobSpec], fn) -> list[JobOutput]:
+        start = time.perf_counter()
+        progress("stage", (name, len(jobs)))
+        try:
+            outputs = executor.run(jobs, fn, ctx)
+        except torch.OutOfMemoryError:
+            raise ResourceError(f"out of memory in stage {name!r} on {device}",
+                                hint="lower --batch-size, --image-size or --max-reference") from None
+        # Compute seconds of the stage's jobs, also when they were reused from an earlier invocation.
+        spent = sum(o.seconds for o in outputs) if outputs else time.perf_counter() - start
+        timings[name] = timings.get(name, 0.0) + spent
+        return outputs
+
+    base_specs = baseline_jobs(config)
+    base_outputs = stage("baselines", base_specs, run_baseline)
+    feat_specs = feature_jobs(config)
+    for spec, out in zip(feat_specs, stage("features", feat_specs, run_features), strict=True):
+        ctx.features[spec.name] = out
+    evals = _baseline_evals(ctx, base_specs, base_outputs)
+    evals += _pretrained_evals(ctx, stage)
+    support_spec = JobSpec("support", feat_specs[0].name,
+                           dict(backbone=feat_specs[0].name, features=feat_specs[0].key(data.fingerprint),
+                                folds=config.folds, seed=config.seed, max_reference=config.support_max_reference))
+    try:
+        support_out = stage("support", [support_spec], run_support)[0]
+        support = support_from_job(support_out).at_epsilon(config.epsilon)  # ε only thresholds: no refit
+    except DataError as exc:  # e.g. too few shifted images to cross-fit: report ER without the split
+        log.warning("support split skipped: %s", exc.message)
+        support_out, support = None, None
+    start = time.perf_counter()
+    verdict_config = VerdictConfig(material_points=config.material_points / 100,
+                                   material_share=config.material_share, min_r2=config.min_r2)
+    scores = score(evals, support, StatsConfig(scale=config.scale, epsilon=config.epsilon,
+                                               bootstrap=config.bootstrap, seed=config.seed, verdict=verdict_config))
+    timings["statistics"] = time.perf_counter() - start
+    timings["total"] = sum(timings.values())
+    timings["this_invocation"] = time.perf_counter() - clock  # wall time of this call (small when resuming)
+    results = assemble_results(config, data, scores.to_dict(), support, support_out, evals, timings, device)
+    if support is None:
+        results.setdefault("warnings", []).append("the support split could not run (see ptdiag.log): the gap is "
+                                                  "not decomposed into bias and extrapolation")
+    write_predictions(run_dir, ctx, evals, support_out)
+    write_json_atomic(run_dir / "results.json", validate_results(results))
+    return results
+
+
+def _finished_results(run_dir: Path, config: AnalyzeConfig, data: RunData) -> dict[str, Any] | None:
+    """The run's results.json when it was made from this config (gate aside) and this data, else None."""
+    path = run_dir / "results.json"
+    if not path.exists():
+        return None
+    try:
+        old = validate_results(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+    except (ValueError, PtdiagError):
+        return None
+    same_config = result_identity(old["config"]) == result_identity(config.to_dict())
+    same_data = old["data"].get("fingerprint") == data.fingerprint
+    return old if same_config and same_data and old["ptdiag_version"] == __version__ else None
+
+
+def _baseline_evals(ctx: Context, specs: list[JobSpec], outputs: list[JobOutput]) -> list[ModelEval]:
+    evals: list[ModelEval] = []
+    for spec, out in zip(specs, outputs, strict=True):
+        p = spec.params
+        for epoch in p["eval_epochs"]:
+            ctx.add_eval(evals, out.arrays[f"e{epoch}_test"], out.arrays[f"e{epoch}_shift"],
+                         name=f"{spec.name}-e{epoch}", kind="baseline",
+                         meta=dict(arch=p["arch"], fraction=p["fraction"], epoch=epoch, seed=p["seed"]))
+    return evals
+
+
+def _pretrained_evals(ctx: Context, stage) -> list[ModelEval]:
+    config = ctx.config
+    evals: list[ModelEval] = []
+    for backbone in backbones(config):
+        name = backbone.label
+        features = feature_jobs(config)[backbones(config).index(backbone)].key(ctx.data.fingerprint)
+        probe_spec = JobSpec("probe", name, dict(backbone=name, features=features, cs=list(config.probe_cs),
+                                                 seed=config.seed))
+        ctx.probes[name] = probe = stage("probe", [probe_spec], run_probe)[0]
+        if "lp" in config.strategies:
+            ctx.add_eval(evals, probe.arrays["pred_test"], probe.arrays["pred_shift"], name=f"{name}/lp",
+                         kind="pretrained", meta=dict(model=name, strategy="lp", lr=None, C=probe.meta["C"],
+                                                      seed=config.seed, val_acc=probe.meta["val_acc"]))
+        for strategy in (s for s in config.strategies if s != "lp"):
+            # LR on the reference validation split only (never the test or shifted set), then more seeds.
+            grid = [finetune_spec(config, backbone, strategy, lr, config.seed, features) for lr in config.ft_lrs]
+            grid_out = stage(f"finetune-{strategy}-lr", grid, run_finetune)
+            if all(o.meta.get("diverged") for o in grid_out):
+                raise ResourceError(f"{name}/{strategy}: every learning rate in --ft-lrs diverged",
+                                    hint="use smaller --ft-lrs")
+            best = int(np.argmax([o.meta["val_acc"] for o in grid_out]))
+            lr = config.ft_lrs[best]
+            seeds = [finetune_spec(config, backbone, strategy, lr, config.seed + k, features)
+                     for k in range(1, config.ft_seeds)]
+            outs = [grid_out[best]] + stage(f"finetune-{strategy}-seeds", seeds, run_finetune)
+            for k, out in enumerate(outs):
+                ctx.add_eval(evals, out.arrays["pred_test"], out.arrays["pred_shift"], name=f"{name}/{strategy}",
+                             kind="pretrained",
+                             meta=dict(model=name, strategy=strategy, lr=lr, seed=config.seed + k,
+                                       val_acc=out.meta["val_acc"],
+                                       lr_grid={f"{g:g}": o.meta["val_acc"]
+                                                for g, o in zip(config.ft_lrs, grid_out, strict=True)}))
+    return evals

@@ -1,0 +1,102 @@
+"""Assembling results.json and predictions.parquet from a finished run (pure reads of the run's outputs)."""
+
+from __future__ import annotations
+
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import timm
+import torch
+
+from ptdiag import __version__
+from ptdiag._io import atomic_write
+from ptdiag.engine.jobs import JobOutput
+from ptdiag.engine.rundata import Context, RunData
+from ptdiag.stats.score import ModelEval
+from ptdiag.stats.support import SupportSplit
+
+
+def assemble_results(config, data: RunData, scores: dict, support: SupportSplit | None, support_out: JobOutput | None,
+              evals, timings, device) -> dict:
+    pair = data.pair
+
+    def describe(image_set, index) -> dict[str, Any]:
+        labels = image_set.labels[index]
+        counts = {pair.classes[c]: int((labels == c).sum()) for c in range(len(pair.classes))}
+        return {"n": int(len(index)), "n_total": len(image_set.labels), "root": str(image_set.root),
+                "classes": list(pair.classes), "fingerprint": image_set.fingerprint, "class_counts": counts}
+
+    return {
+        "schema_version": 1,
+        "ptdiag_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": config.to_dict(),
+        "data": {
+            "reference": describe(pair.reference, data.ref_index),
+            "shift": describe(pair.shift, data.shift_index),
+            "split": {k: int(len(v)) for k, v in data.split.items()},
+            "findings": [f.to_dict() if hasattr(f, "to_dict") else dict(vars(f)) for f in pair.findings],
+            "fingerprint": data.fingerprint,
+        },
+        **scores,
+        "support": support.to_dict() if support is not None else None,
+        "galleries": _galleries(data, evals, support, support_out) if support is not None else {},
+        "timings": {k: round(v, 2) for k, v in timings.items()},
+        "environment": {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
+                        "numpy": np.__version__, "device": str(device), "platform": platform.platform(),
+                        "threads": torch.get_num_threads()},
+    }
+
+
+def _galleries(data: RunData, evals: list[ModelEval], support: SupportSplit, support_out: JobOutput,
+               k: int = 12) -> dict[str, list]:
+    """Example lists for the report (paths are the user's files; the report reads them, never writes)."""
+    pair, rho, rho_ref, in_support = data.pair, support.rho_shift, support.rho_reference, support.in_support
+    base = [e.shift_correct for e in evals if e.kind == "baseline"]
+    error_rate = 1.0 - np.mean(base, axis=0) if base else np.zeros(len(rho))
+
+    def shift_item(i: int) -> dict[str, Any]:
+        j = data.shift_index[i]
+        return {"path": str(pair.shift.paths[j]), "label": pair.classes[pair.shift.labels[j]], "rho": float(rho[i]),
+                "baseline_error_rate": float(error_rate[i])}
+
+    most_out = [shift_item(i) for i in np.argsort(rho)[:k]]
+    candidates = np.flatnonzero(in_support)
+    wrong = [shift_item(i) for i in candidates[np.argsort(-error_rate[candidates], kind="stable")][:k]
+             if error_rate[i] > 0.5]
+    sample = support_out.arrays["sample"]
+    ref_items = []
+    for pos in np.argsort(rho_ref)[:k]:
+        j = data.ref_index[sample[pos]]
+        ref_items.append({"path": str(pair.reference.paths[j]), "label": pair.classes[pair.reference.labels[j]],
+                          "rho": float(rho_ref[pos])})
+    return {"most_out_of_support": most_out, "in_support_baseline_errors": wrong,
+            "most_shift_like_reference": ref_items}
+
+
+def write_predictions(run_dir: Path, ctx: Context, evals: list[ModelEval], support_out: JobOutput | None) -> None:
+    """Per-example predictions (long format): one row per model × evaluated example."""
+    data = ctx.data
+    pair = data.pair
+    test_pos = data.split["test"]
+    test_paths = [str(pair.reference.paths[data.ref_index[i]]) for i in test_pos]
+    shift_paths = [str(pair.shift.paths[j]) for j in data.shift_index]
+    rho = support_out.arrays["rho_shift"] if support_out is not None else np.full(len(shift_paths), np.nan)
+    frames = []
+    for e, (pred_test, pred_shift) in zip(evals, ctx.predictions, strict=True):
+        for set_name, paths, labels, pred, correct, ratio in (
+            ("reference", test_paths, data.part("test").labels, pred_test, e.ref_correct,
+             np.full(len(test_paths), np.nan)),
+            ("shift", shift_paths, data.shift.labels, pred_shift, e.shift_correct, rho),
+        ):
+            frames.append(pd.DataFrame({
+                "model": e.name, "kind": e.kind, "seed": e.meta.get("seed"), "example_id": np.arange(len(paths)),
+                "path": paths, "set": set_name, "split": "test" if set_name == "reference" else "shift",
+                "label": labels, "prediction": pred, "correct": correct, "density_ratio": ratio,
+            }))
+    table = pd.concat(frames, ignore_index=True)
+    atomic_write(run_dir / "predictions.parquet", lambda fh: table.to_parquet(fh, index=False), mode="wb")

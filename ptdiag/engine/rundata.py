@@ -1,0 +1,118 @@
+"""The analysed images in memory and the per-run context every job reads (device, progress sink, cached outputs)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ptdiag.config import AnalyzeConfig
+from ptdiag.data.decode_cache import DecodeCache
+from ptdiag.data.ingest import DatasetPair, load_pair
+from ptdiag.data.splits import load_or_create_split
+from ptdiag.engine.jobs import JobOutput
+from ptdiag.engine.train import ArraySet, resize_images
+from ptdiag.stats.score import ModelEval
+
+Progress = Callable[[str, Any], None]  # (event, payload) — the CLI turns events into rich progress bars
+
+
+@dataclass
+class RunData:
+    """The analysed images in memory (uint8, at the pre-trained resolution) and how they were chosen."""
+
+    pair: DatasetPair
+    ref_index: np.ndarray  # indices into pair.reference (the subsample analysed)
+    shift_index: np.ndarray  # indices into pair.shift
+    split: dict[str, np.ndarray]  # train/val/test -> positions into ref_index
+    reference: ArraySet
+    shift: ArraySet
+    fingerprint: str
+    _resized: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _parts: dict[tuple[str, int | None], ArraySet] = field(default_factory=dict)
+
+    def part(self, name: str, size: int | None = None) -> ArraySet:
+        """The reference train/val/test part (or 'shift') at `size` px (built once, then reused)."""
+        key = (name, size)
+        if key not in self._parts:
+            ref_images, shift_images = self.at_size(size)
+            if name == "shift":
+                self._parts[key] = ArraySet(shift_images, self.shift.labels)
+            else:
+                idx = self.split[name]
+                self._parts[key] = ArraySet(ref_images[idx], self.reference.labels[idx])
+        return self._parts[key]
+
+    def at_size(self, size: int | None) -> tuple[np.ndarray, np.ndarray]:
+        if size is None or size == self.reference.images.shape[1]:
+            return self.reference.images, self.shift.images
+        if size not in self._resized:
+            self._resized[size] = (resize_images(self.reference.images, size), resize_images(self.shift.images, size))
+        return self._resized[size]
+
+
+@dataclass
+class Context:
+    config: AnalyzeConfig
+    data: RunData
+    device: torch.device
+    progress: Progress
+    checkpoint_dir: Path | None = None  # set when --save-checkpoints: fine-tuned weights land here
+    features: dict[str, JobOutput] = field(default_factory=dict)
+    probes: dict[str, JobOutput] = field(default_factory=dict)
+    predictions: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # aligned with the evals
+
+    def add_eval(self, evals: list[ModelEval], pred_test: np.ndarray, pred_shift: np.ndarray, **kwargs) -> None:
+        """Record a model's predictions and its correctness on the reference test and shifted sets."""
+        test_labels, shift_labels = self.data.part("test").labels, self.data.shift.labels
+        evals.append(ModelEval(ref_correct=pred_test == test_labels, shift_correct=pred_shift == shift_labels,
+                               **kwargs))
+        self.predictions.append((pred_test, pred_shift))
+
+
+# ----------------------------------------------------------------------------------------------------- ingest
+
+
+def _stratified_subsample(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    n = len(labels)
+    if limit is None or limit >= n:
+        return np.arange(n)
+    from sklearn.model_selection import train_test_split
+
+    try:
+        keep, _ = train_test_split(np.arange(n), train_size=limit, stratify=labels, random_state=seed)
+    except ValueError:  # a class too small to stratify: plain seeded draw
+        keep = np.random.default_rng(seed).permutation(n)[:limit]
+    return np.sort(keep)
+
+
+def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> RunData:
+    """Ingest and validate both sets, subsample, split the reference (persisted), decode once into the cache."""
+    cache = DecodeCache(Path(config.cache_dir) if config.cache_dir else None)
+    progress("stage", "ingest")
+    pair = load_pair(config.train, config.shift, fmt=config.format, strict=config.strict,
+                     min_per_class=config.min_per_class, image_size=config.image_size, cache=cache)
+    ref_index = _stratified_subsample(pair.reference.labels, config.max_reference, config.seed)
+    shift_index = _stratified_subsample(pair.shift.labels, config.max_shift, config.seed)
+    labels = pair.reference.labels[ref_index]
+    manifest = pair.reference.splits[ref_index] if pair.reference.splits is not None else None
+    split_id = f"{pair.reference.fingerprint}|{config.val_fraction}|{config.test_fraction}|{config.seed}"
+    subsample_fp = hashlib.sha256(split_id.encode() + ref_index.tobytes()).hexdigest()[:16]
+    split = load_or_create_split(run_dir / "split.json", labels, fingerprint=subsample_fp, val=config.val_fraction,
+                                 test=config.test_fraction, seed=config.seed, manifest_splits=manifest)
+    progress("stage", "decode")
+    ref_images = cache.load([pair.reference.paths[i] for i in ref_index],
+                            [pair.reference.hashes[i] for i in ref_index], config.image_size)
+    shift_images = cache.load([pair.shift.paths[i] for i in shift_index],
+                              [pair.shift.hashes[i] for i in shift_index], config.image_size)
+    digest = hashlib.sha256()
+    for part in (pair.reference.fingerprint, pair.shift.fingerprint, ref_index, shift_index,
+                 *(split[k] for k in sorted(split))):
+        digest.update(part.tobytes() if isinstance(part, np.ndarray) else str(part).encode())
+    return RunData(pair, ref_index, shift_index, split, ArraySet(np.asarray(ref_images), labels),
+                   ArraySet(np.asarray(shift_images), pair.shift.labels[shift_index]), digest.hexdigest()[:16])

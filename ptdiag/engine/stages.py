@@ -1,0 +1,192 @@
+"""The jobs of an analysis: their specs (what decides a job's key) and the functions that run them.
+
+baselines from scratch → features per pre-trained backbone → linear probe → fine-tunes → support split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ptdiag._io import write_bytes_atomic
+from ptdiag.config import AnalyzeConfig
+from ptdiag.engine.features import extract_features, fit_linear_probe, load_head
+from ptdiag.engine.jobs import JobOutput, JobSpec
+from ptdiag.engine.models import BackboneSpec, create_baseline, create_pretrained, normalization
+from ptdiag.engine.rundata import Context
+from ptdiag.engine.train import Normalizer, TrainConfig, predict, train_model
+from ptdiag.errors import ResourceError
+from ptdiag.stats.support import SupportConfig, SupportSplit, estimate_support
+
+log = logging.getLogger("ptdiag")
+
+
+
+def baseline_jobs(config: AnalyzeConfig) -> list[JobSpec]:
+    """One job per (fraction, seed) training run, each evaluated at several epoch checkpoints."""
+    jobs = []
+    common = dict(epochs=config.baseline_epochs, eval_epochs=list(config.baseline_eval_epochs),
+                  batch_size=max(64, config.batch_size), seed_base=config.seed,
+                  source_size=config.image_size)  # baseline images are resized from the decoded resolution
+    for fraction in config.baseline_fractions:
+        for seed in config.baseline_seeds:
+            params = dict(common, arch=config.baseline_arch, width=config.baseline_width, fraction=fraction,
+                          seed=seed, lr=config.baseline_lr, image_size=config.baseline_image_size)
+            jobs.append(JobSpec("baseline", f"{config.baseline_arch}-w{config.baseline_width}-f{fraction}-s{seed}",
+                                params))
+    if config.scratch_same_arch:
+        for model in config.model:
+            params = dict(common, arch=model, width=0, fraction=1.0, seed=0, lr=1e-3, image_size=config.image_size,
+                          batch_size=config.batch_size)
+            jobs.append(JobSpec("baseline", f"{model}-scratch-f1.0-s0", params))
+    return jobs
+
+
+def run_baseline(spec: JobSpec, ctx: Context) -> JobOutput:
+    p = spec.params
+    data = ctx.data
+    train = data.part("train", p["image_size"])
+    rng = np.random.default_rng(p["seed_base"] * 1000 + p["seed"])
+    n_keep = max(len(np.unique(train.labels)), int(round(p["fraction"] * len(train))))
+    train = train.subset(np.sort(rng.permutation(len(train))[:n_keep]))
+    torch.manual_seed(p["seed_base"] * 1000 + p["seed"])  # init depends on the job alone, not on earlier jobs
+    model = create_baseline(len(data.pair.classes), arch=p["arch"], width=p["width"] or 32)
+    normalize = Normalizer(*normalization(model), ctx.device)
+    batch_size = min(p["batch_size"], max(8, n_keep // 10))  # tiny sets still get ~10 steps per epoch
+    cfg = TrainConfig(epochs=p["epochs"], lr=p["lr"], batch_size=batch_size, seed=p["seed_base"] + p["seed"])
+    eval_sets = {"test": data.part("test", p["image_size"]).images, "shift": data.part("shift", p["image_size"]).images}
+    try:
+        preds = train_model(model, train, cfg, normalize, eval_sets=eval_sets, eval_epochs=tuple(p["eval_epochs"]),
+                            on_step=step_reporter(ctx, spec))
+    except FloatingPointError as exc:
+        raise ResourceError(f"baseline {spec.name}: {exc}", hint="lower --baseline-lr") from None
+    arrays = {f"e{epoch}_{name}": pred.astype(np.int16) for epoch, sets in preds.items() for name, pred in sets.items()}
+    return JobOutput({"n_train": n_keep}, arrays)
+
+
+def feature_jobs(config: AnalyzeConfig) -> list[JobSpec]:
+    return [JobSpec("features", spec.label, dict(model=spec.name, weights=spec.weights,
+                                                 weights_sha=file_digest(spec.weights), image_size=config.image_size))
+            for spec in backbones(config)]
+
+
+def file_digest(path: str | None) -> str | None:
+    """Content hash of a local checkpoint, so a changed file with the same name is not mistaken for the old one."""
+    if path is None or not Path(path).is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def backbones(config: AnalyzeConfig) -> list[BackboneSpec]:
+    weights = config.weights or (None,) * len(config.model)
+    return [BackboneSpec(name, w) for name, w in zip(config.model, weights, strict=True)]
+
+
+def run_features(spec: JobSpec, ctx: Context) -> JobOutput:
+    p = spec.params
+    model = create_pretrained(BackboneSpec(p["model"], p["weights"]), len(ctx.data.pair.classes))
+    normalize = Normalizer(*normalization(model), ctx.device)
+    ctx.progress("job_steps", 2)
+    ref = extract_features(model, ctx.data.reference.images, normalize)
+    ctx.progress("job_advance", 1)
+    shift = extract_features(model, ctx.data.shift.images, normalize)
+    ctx.progress("job_advance", 1)
+    arrays = {"reference": ref.astype(np.float16), "shift": shift.astype(np.float16)}
+    return JobOutput({"dim": int(ref.shape[1])}, arrays)
+
+
+def run_probe(spec: JobSpec, ctx: Context) -> JobOutput:
+    feats = ctx.features[spec.params["backbone"]].arrays
+    ref = feats["reference"].astype(np.float32)
+    split, labels = ctx.data.split, ctx.data.reference.labels
+    probe = fit_linear_probe(ref[split["train"]], labels[split["train"]], ref[split["val"]], labels[split["val"]],
+                             len(ctx.data.pair.classes), cs=tuple(spec.params["cs"]), seed=spec.params["seed"])
+    arrays = {"pred_test": probe.predict(ref[split["test"]]).astype(np.int16),
+              "pred_shift": probe.predict(feats["shift"].astype(np.float32)).astype(np.int16),
+              "weight": probe.weight, "bias": probe.bias}
+    return JobOutput({"val_acc": probe.val_acc, "C": probe.C, "grid": {str(k): v for k, v in probe.grid.items()}},
+                     arrays)
+
+
+def run_finetune(spec: JobSpec, ctx: Context) -> JobOutput:
+    p = spec.params
+    torch.manual_seed(p["seed"])  # the fresh head's init depends on the job alone
+    model = create_pretrained(BackboneSpec(p["model"], p["weights"]), len(ctx.data.pair.classes))
+    if p["strategy"] == "lpft":
+        from ptdiag.engine.features import LinearProbe
+
+        probe = ctx.probes[p["backbone"]].arrays
+        load_head(model, LinearProbe(probe["weight"], probe["bias"], 0.0, 0.0, {}))
+    normalize = Normalizer(*normalization(model), ctx.device)
+    cfg = TrainConfig(epochs=p["epochs"], lr=p["lr"], batch_size=p["batch_size"], seed=p["seed"],
+                      freeze_bn=p["freeze_bn"], label_smoothing=0.0, weight_decay=0.1)
+    try:
+        train_model(model, ctx.data.part("train"), cfg, normalize, on_step=step_reporter(ctx, spec))
+    except FloatingPointError as exc:  # this LR diverged: the grid skips it (val_acc -1)
+        log.warning("%s: %s", spec.name, exc)
+        empty = np.full(0, -1, dtype=np.int16)
+        return JobOutput({"val_acc": -1.0, "diverged": True}, {"pred_test": empty, "pred_shift": empty})
+    if ctx.checkpoint_dir is not None:
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)  # plain tensors: loadable with torch.load(..., weights_only=True)
+        write_bytes_atomic(ctx.checkpoint_dir / f"{spec.stage}-{spec.key(ctx.data.fingerprint)}.pt", buffer.getvalue())
+    val = ctx.data.part("val")
+    val_acc = float((predict(model, val.images, normalize).argmax(1) == val.labels).mean())
+    arrays = {"pred_test": predict(model, ctx.data.part("test").images, normalize).argmax(1).astype(np.int16),
+              "pred_shift": predict(model, ctx.data.shift.images, normalize).argmax(1).astype(np.int16)}
+    return JobOutput({"val_acc": val_acc}, arrays)
+
+
+def run_support(spec: JobSpec, ctx: Context) -> JobOutput:
+    feats = ctx.features[spec.params["backbone"]].arrays
+    split = ctx.data.split
+    pool = np.concatenate([split["train"], split["val"]])  # never the reference test set
+    rng = np.random.default_rng(spec.params["seed"])
+    sample = np.sort(rng.permutation(pool)[: spec.params["max_reference"]])
+    groups = ctx.data.pair.shift.groups
+    groups = groups[ctx.data.shift_index] if groups is not None else None
+    result = estimate_support(feats["reference"][sample].astype(np.float32), feats["shift"].astype(np.float32),
+                              shift_groups=groups,
+                              config=SupportConfig(folds=spec.params["folds"], seed=spec.params["seed"]))
+    meta = {name: getattr(result, name) for name in _SUPPORT_SCALARS}
+    arrays = {name: np.asarray(getattr(result, name)) for name in _SUPPORT_ARRAYS}
+    return JobOutput(meta, dict(arrays, sample=sample))
+
+
+_SUPPORT_ARRAYS = ("rho_shift", "rho_reference", "logit_shift", "logit_reference")
+_SUPPORT_SCALARS = ("epsilon", "domain_auc", "temperature", "C", "c_selection", "folds", "fold_kind", "ece",
+                    "calibration", "log_ratio_histogram", "warnings", "seconds")
+
+
+def support_from_job(out: JobOutput) -> SupportSplit:
+    """Rebuild the SupportSplit from its stored job result (nothing is refitted)."""
+    meta = dict(out.meta, c_selection=tuple(tuple(pair) for pair in out.meta["c_selection"]))
+    return SupportSplit(**meta, **{name: out.arrays[name] for name in _SUPPORT_ARRAYS})
+
+
+def step_reporter(ctx: Context, spec: JobSpec) -> Callable[[int, int], None]:
+    def report(step: int, total: int) -> None:
+        if step == 1:
+            ctx.progress("job_steps", total)
+        ctx.progress("job_advance", 1)
+
+    return report
+
+
+def finetune_spec(config: AnalyzeConfig, backbone: BackboneSpec, strategy: str, lr: float, seed: int,
+                   features: str) -> JobSpec:
+    params = dict(model=backbone.name, weights=backbone.weights, backbone=backbone.label, features=features,
+                  strategy=strategy, lr=lr,
+                  seed=seed, epochs=config.ft_epochs, batch_size=config.batch_size, freeze_bn=config.freeze_bn,
+                  image_size=config.image_size, probe_cs=list(config.probe_cs))
+    return JobSpec("finetune", f"{backbone.label}-{strategy}-lr{lr:g}-s{seed}", params)

@@ -1,0 +1,35 @@
+"""The verdict's thresholds: one frozen dataclass read by the line diagnostics, the support split and the rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class VerdictConfig:
+    """Rules' thresholds. All accuracy quantities are fractions (0.02 = 2 points).
+
+    Attributes:
+        material_points: smallest effect (ER, gap component) that counts as material.
+        material_share: smallest share of the relevant drop an effect must reach to be material.
+        min_r2: below this r² the line is not trusted and the nonparametric comparison is used instead.
+        min_baselines: fewer baseline models than this lowers the confidence (the line's t* grows fast).
+        recommended_baselines: fewer than this gives a warning only.
+        min_ref_spread: baselines' reference-accuracy range below this makes the slope poorly determined.
+        min_split_examples: a support split with fewer shifted examples cannot support claims about it.
+        max_extrapolation: distance (transformed units) beyond the baselines' reference range above which the
+            line is used far outside its data and the confidence drops.
+        n_nearest: comparators for the nonparametric comparison when no baseline reaches the model's accuracy.
+        confidence_level: level of every interval (line band, bootstrap, binomial).
+    """
+
+    material_points: float = 0.02
+    material_share: float = 0.25
+    min_r2: float = 0.8
+    min_baselines: int = 10
+    recommended_baselines: int = 20
+    min_ref_spread: float = 0.05
+    min_split_examples: int = 50
+    max_extrapolation: float = 0.5
+    n_nearest: int = 3
+    confidence_level: float = 0.95
