@@ -1,0 +1,6 @@
+"""Measured remedies next to pre-training (issue 12): last-layer retraining (DFR) on labelled shifted images and
+(x, y) importance reweighting of the reference data, all fitted on cached features with sklearn.
+
+Torch-free: the engine hands in feature arrays and labels; these modules return predictions, the cross-fitting
+bookkeeping (which head scored which shifted example) and the numbers results.json reports.
+"""

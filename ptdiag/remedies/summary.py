@@ -1,0 +1,113 @@
+"""The `remedies` section of results.json and the measured recommendations that cite it.
+
+Rows follow the issue-12 contract: name, method (last-layer | reweight), data (labelled-shift |
+reference-reweighted), base, n_shift_labelled, held_out, applicable, note, ref/shift/in/out accuracy, er/er_in/er_out
+({lower, mid, upper} or null), recovered ({gap, bias, extrapolation}, each an interval or null) and, for last-layer
+remedies, label_budget (list of {n_per_class, shift_acc, in_acc, out_acc}).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+METHOD_LABELS = {"last-layer": "last-layer retraining", "reweight": "(x, y) reweighting of the reference data"}
+_ER_KEYS = ("er", "er_in", "er_out")
+_COMPONENT_SPLIT = {"gap": "shift", "bias": "in_support", "extrapolation": "out_of_support"}
+_COMPONENT_LABEL = {"gap": "the gap", "bias": "the bias gap", "extrapolation": "the extrapolation gap"}
+
+
+def accuracies(pred_test: np.ndarray, test_y: np.ndarray, pred_shift: np.ndarray, shift_y: np.ndarray,
+               in_support: np.ndarray | None) -> dict[str, float | None]:
+    """Reference-test, shifted, in-support and out-of-support accuracy (None for an empty split)."""
+    correct = pred_shift == shift_y
+
+    def mean(mask: np.ndarray) -> float | None:
+        return float(correct[mask].mean()) if mask.any() else None
+
+    everything = np.ones(len(shift_y), dtype=bool)
+    return {"ref_acc": float((pred_test == test_y).mean()) if len(test_y) else None,
+            "shift_acc": mean(everything),
+            "in_acc": mean(in_support) if in_support is not None else None,
+            "out_acc": mean(~in_support) if in_support is not None else None}
+
+
+def label_budget(budgets: list[int], budget_preds: np.ndarray, shift_y: np.ndarray,
+                 in_support: np.ndarray | None) -> list[dict[str, Any]]:
+    """One point per per-class budget: held-out accuracy of heads fitted on that many labelled shifted images."""
+    points = []
+    for n_per_class, preds in zip(budgets, budget_preds, strict=True):
+        acc = accuracies(np.zeros(0), np.zeros(0), preds, shift_y, in_support)
+        points.append({"n_per_class": int(n_per_class), "shift_acc": acc["shift_acc"], "in_acc": acc["in_acc"],
+                       "out_acc": acc["out_acc"]})
+    return points
+
+
+def remedy_row(descriptor: dict[str, Any], acc: dict[str, float | None] | None,
+               budget: list[dict[str, Any]] | None, scored: dict[str, Any] | None) -> dict[str, Any]:
+    """One results.json row: the descriptor (what was run and why), accuracies, and the scored intervals."""
+    row = {key: descriptor.get(key) for key in ("name", "method", "data", "variant", "base", "base_kind")}
+    row.update(n_shift_labelled=int(descriptor.get("n_shift_labelled", 0)), held_out=bool(descriptor["held_out"]),
+               applicable=bool(descriptor["applicable"]), note=str(descriptor.get("note", "")))
+    acc = acc if row["applicable"] and acc is not None else {}
+    row.update({key: acc.get(key) for key in ("ref_acc", "shift_acc", "in_acc", "out_acc")})
+    scored = scored or {}
+    row.update({key: scored.get(key) for key in _ER_KEYS})
+    row["recovered"] = scored.get("recovered") or {name: None for name in _COMPONENT_SPLIT}
+    if row["method"] == "last-layer":
+        row["label_budget"] = budget if row["applicable"] and budget else []
+    for key in ("ess_share", "coverage", "folds"):
+        if key in descriptor:
+            row[key] = descriptor[key]
+    return row
+
+
+def measured_recommendations(remedies: list[dict[str, Any]], pretrained: list[dict[str, Any]],
+                             decomposition: dict[str, Any] | None) -> list[str]:
+    """Sentences citing each applicable remedy's measured effect, best first, next to pre-training alone."""
+    usable = [r for r in remedies if r["applicable"] and r.get("shift_acc") is not None]
+    if not usable:
+        return []
+    component = _main_component(decomposition)
+    primary = next((p for p in pretrained if p.get("primary")), pretrained[0] if pretrained else None)
+
+    def recovery(row: dict[str, Any]) -> float | None:
+        value = (row.get("recovered") or {}).get(component)
+        return None if value is None else value["mid"]
+
+    usable.sort(key=lambda r: (recovery(r) is not None, recovery(r) or 0.0, r["shift_acc"]), reverse=True)
+    lines = []
+    for row in usable:
+        what = f"{METHOD_LABELS[row['method']].capitalize()} ({_variant_text(row)})"
+        share = (row.get("recovered") or {}).get(component)
+        if share is not None:
+            claim = (f"recovers {100 * share['mid']:.0f} % [{100 * share['lower']:.0f}, {100 * share['upper']:.0f}] "
+                     f"of {_COMPONENT_LABEL[component]}")
+            alone = _pretraining_share(primary, component)
+        else:
+            claim = f"reaches {100 * row['shift_acc']:.1f} % held-out shifted accuracy"
+            alone = f"{100 * primary['shift_acc']:.1f} %" if primary else None
+        tail = f"; pre-training alone ({primary['name']}) {alone}" if primary and alone else ""
+        lines.append(f"Measured: {what} {claim}{tail}.")
+    return lines
+
+
+def _variant_text(row: dict[str, Any]) -> str:
+    if row["method"] == "reweight":
+        return f"weights from {row['n_shift_labelled']} labelled shifted images, linear probe on {row['base']} features"
+    data = "the reference set plus " if row.get("variant") == "reference+shift" else ""
+    return f"head fitted on {data}{row['n_shift_labelled']} labelled shifted images, {row['base']} features"
+
+
+def _main_component(decomposition: dict[str, Any] | None) -> str:
+    rows = (decomposition or {}).get("baseline") or []
+    if not rows or rows[0].get("bias_component") is None:
+        return "gap"
+    bias, extrapolation = rows[0]["bias_component"] or 0.0, rows[0]["extrapolation_component"] or 0.0
+    return "bias" if bias >= extrapolation else "extrapolation"
+
+
+def _pretraining_share(primary: dict[str, Any] | None, component: str) -> str | None:
+    share = ((primary or {}).get("share_recovered") or {}).get(_COMPONENT_SPLIT[component])
+    return None if share is None else f"{100 * share:.0f} %"
