@@ -31,6 +31,11 @@ class AnalyzeConfig:
     name: str | None = None
     format: str | None = None
     budget: str = "quick"
+    # Hugging Face datasets / WebDataset shards: split and columns (None: the features or defaults decide)
+    train_split: str | None = None
+    shift_split: str | None = None
+    image_column: str | None = None
+    label_column: str | None = None
     # data
     image_size: int = 64
     max_reference: int | None = 4000  # subsample the reference set (stratified) to bound CPU time; None = all
@@ -107,6 +112,11 @@ class AnalyzeConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def source_options(self) -> dict[str, str | None]:
+        """The split and column settings, as keyword arguments of ``ptdiag.data.ingest.load_pair``."""
+        keys = ("train_split", "shift_split", "image_column", "label_column")
+        return {k: getattr(self, k) for k in keys}
 
 
 # Settings that do not change an analysis' numbers: where it is written, its name, the gate, and the device (jobs

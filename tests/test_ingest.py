@@ -92,7 +92,7 @@ def test_format_override_and_unknown_suffix(tmp_path):
     train, shift = make_pair(tmp_path)
     with pytest.raises(DataError, match="train path is not a folder"):
         discover(train / "cat" / "img_0000.png", fmt="imagefolder")
-    with pytest.raises(DataError, match="neither a folder nor a .csv/.parquet manifest"):
+    with pytest.raises(DataError, match="is not a folder, a .csv/.parquet manifest"):
         discover(train / "cat" / "img_0000.png")
     listing = discover(train, fmt="imagefolder")
     assert listing.format == "imagefolder"

@@ -43,13 +43,17 @@ Opt = typer.Option
 @app.command("analyze")
 @handle_errors
 def analyze_command(
-    train: Annotated[Path, Opt("--train", help="Reference (in-distribution) images: ImageFolder dir or CSV/Parquet manifest.")],
-    shift: Annotated[Path, Opt("--shift", help="Shifted images, same classes (a subset is fine).")],
+    train: Annotated[str, Opt("--train", help="Reference (in-distribution) images: ImageFolder dir, CSV/Parquet manifest, Hugging Face dataset (folder, Parquet/Arrow, hf://datasets/ORG/NAME) or WebDataset shards.")],
+    shift: Annotated[str, Opt("--shift", help="Shifted images, same classes (a subset is fine); any of the same formats.")],
     out: Annotated[Path | None, Opt("--out", help="Run directory [default: ptdiag-runs/<timestamp>-<name>].")] = None,
     name: Annotated[str | None, Opt("--name", help="Run name used in the default run directory.")] = None,
     config_file: Annotated[Path | None, Opt("--config", help="TOML or YAML file whose keys equal the flags.")] = None,
     budget: Annotated[str | None, Opt("--budget", help="quick (2-core CPU) | standard (one GPU) | full (paper recipe).")] = None,
-    fmt: Annotated[str | None, Opt("--format", help="imagefolder | csv | parquet (default: auto-detect).")] = None,
+    fmt: Annotated[str | None, Opt("--format", help="imagefolder | csv | parquet | hf | webdataset (default: auto-detect).")] = None,
+    train_split: Annotated[str | None, Opt("--train-split", help="Split of a Hugging Face DatasetDict / hub dataset for --train [train].")] = None,
+    shift_split: Annotated[str | None, Opt("--shift-split", help="Split of a Hugging Face DatasetDict / hub dataset for --shift.")] = None,
+    image_column: Annotated[str | None, Opt("--image-column", help="Image column of a Hugging Face dataset [its Image feature].")] = None,
+    label_column: Annotated[str | None, Opt("--label-column", help="Label column of a Hugging Face dataset [its ClassLabel], or WebDataset member/json field [cls].")] = None,
     model: Annotated[list[str] | None, Opt("--model", help="Pre-trained timm model (repeatable) [default: tf_efficientnet_lite0].")] = None,
     weights: Annotated[list[str] | None, Opt("--weights", help="Local checkpoint for each --model (repeatable, same order).")] = None,
     strategies: Annotated[str | None, Opt("--strategies", help="Comma list of lp, ft, lpft.")] = None,
@@ -89,6 +93,7 @@ def analyze_command(
     gate_kinds = parse_fail_on(fail_on) if fail_on else set()
     flags = dict(
         train=str(train), shift=str(shift), out=str(out) if out else None, name=name, budget=budget, format=fmt,
+        train_split=train_split, shift_split=shift_split, image_column=image_column, label_column=label_column,
         model=tuple(model) if model else None, weights=tuple(weights) if weights else None,
         strategies=_words(strategies), image_size=image_size, max_reference=max_reference, max_shift=max_shift,
         baseline_fractions=_floats(baseline_fractions, "--baseline-fractions"),
@@ -133,16 +138,20 @@ def run_analysis(config, quiet: bool = False, out_console: Console | None = None
 
 
 def _finish(results: dict, run_dir: Path, gate_kinds: set[str], quiet: bool) -> None:
+    from ptdiag.cli.check_cmd import emit_gate
+    from ptdiag.report.ci import summary_lines
     from ptdiag.report.gate import run_gate
-    from ptdiag.report.terminal import render_gate, render_summary
+    from ptdiag.report.terminal import render_summary
 
-    if not quiet:
+    if not quiet and not console.is_terminal:
+        print("\n".join(summary_lines(results, str(run_dir / "results.json"))), flush=True)
+    elif not quiet:
         render_summary(results, console, source=str(run_dir / "results.json"))
         console.print(f"Results: {escape(str(run_dir / 'results.json'))}   report: ptdiag report "
                       f"{escape(str(run_dir))} --html")
     if gate_kinds:
         gate = run_gate(results, fail_on=gate_kinds)
-        render_gate(gate, console)
+        emit_gate(gate, results, run_dir / "results.json")
         if gate.exit_code:
             raise typer.Exit(code=gate.exit_code)
 
@@ -152,7 +161,7 @@ def _print_plan(config) -> None:
     from ptdiag.engine.runs import make_plan
 
     pair = load_pair(config.train, config.shift, fmt=config.format, strict=config.strict,
-                     min_per_class=config.min_per_class)
+                     min_per_class=config.min_per_class, **config.source_options())
     plan = make_plan(config, len(pair.reference.labels), len(pair.shift.labels), len(pair.classes))
     table = Table(title=f"ptdiag analyze --dry-run (budget {config.budget}, device {plan.device})")
     table.add_column("what")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -54,9 +56,13 @@ def check_command(
     fail_if_warning: Annotated[
         bool, typer.Option("--fail-if-warning", help="Fail when the run recorded any warning.")
     ] = False,
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", metavar="FILE", help="Also write the checks as JUnit XML (one testcase per check)."),
+    ] = None,
 ) -> None:
     """Gate CI on a run: exit 0 pass, 1 failed, 2 usage, 3 unreadable results, 4 inconclusive."""
-    from ptdiag.report import load_run, render_gate
+    from ptdiag.report import load_run
     from ptdiag.report.gate import parse_fail_on, run_gate
 
     kinds = parse_fail_on(fail_on)
@@ -67,7 +73,24 @@ def check_command(
         )
     results_path, results = load_run(run)
     gate = run_gate(results, kinds, max_bias_component, min_er_out, fail_if_warning)
-    console = Console(highlight=False)
-    console.print(f"ptdiag check {results_path}", markup=False, soft_wrap=True)
-    render_gate(gate, console)
+    emit_gate(gate, results, results_path, junit)
     raise typer.Exit(code=gate.exit_code)
+
+
+def emit_gate(gate, results: dict, results_path: Path, junit: Path | None = None) -> None:
+    """Print the gate (lines in a log, styled on a terminal); JUnit XML; GitHub annotations and job summary."""
+    from ptdiag.report import render_gate
+    from ptdiag.report.ci import gate_lines, github_annotations, github_step_summary, on_github_actions, write_junit
+
+    if junit is not None:
+        write_junit(junit, gate, results_path)
+    if sys.stdout.isatty():
+        console = Console(highlight=False)
+        console.print(f"ptdiag check {results_path}", markup=False, soft_wrap=True)
+        render_gate(gate, console)
+    else:
+        print("\n".join([f"ptdiag check {results_path}", *gate_lines(gate)]), flush=True)
+    if on_github_actions():
+        for line in github_annotations(gate):
+            print(line, flush=True)
+        github_step_summary(gate, results)

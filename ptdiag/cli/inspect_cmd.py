@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ptdiag._io import write_json_atomic
+from ptdiag.cli._plain import inspect_lines, print_lines, stdout_is_terminal
 from ptdiag.cli.app import app, err_console, handle_errors
 from ptdiag.data.decode_cache import DecodeCache
 from ptdiag.data.inspection import InspectReport, inspect_pair
@@ -29,15 +30,22 @@ class SourceFormat(str, Enum):  # noqa: UP042  (StrEnum needs Python 3.11)
     imagefolder = "imagefolder"
     csv = "csv"
     parquet = "parquet"
+    hf = "hf"
+    webdataset = "webdataset"
 
 
 @app.command("inspect", epilog=EXIT_CODES_HELP)
 @handle_errors
 def inspect_command(
     train: Annotated[
-        Path, typer.Option("--train", help="Reference set: an ImageFolder tree or a CSV/Parquet manifest.")
+        str,
+        typer.Option(
+            "--train",
+            help="Reference set: ImageFolder tree, CSV/Parquet manifest, Hugging Face dataset (save_to_disk folder, "
+            "Parquet/Arrow file, hf://datasets/ORG/NAME[:split]) or WebDataset shards (.tar, {000..009} pattern, folder).",
+        ),
     ],
-    shift: Annotated[Path, typer.Option("--shift", help="Shifted set, same kinds of source; classes matched by name.")],
+    shift: Annotated[str, typer.Option("--shift", help="Shifted set, any of the same kinds; classes matched by name.")],
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the report as JSON to this file.")
     ] = None,
@@ -61,6 +69,10 @@ def inspect_command(
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, help="Decoding processes (default: all cores).")
     ] = None,
+    train_split: Annotated[str | None, typer.Option("--train-split", help="Split of a Hugging Face DatasetDict or hub dataset for --train [train].")] = None,
+    shift_split: Annotated[str | None, typer.Option("--shift-split", help="Split of a Hugging Face DatasetDict or hub dataset for --shift.")] = None,
+    image_column: Annotated[str | None, typer.Option("--image-column", help="Image column of a Hugging Face dataset [its Image feature].")] = None,
+    label_column: Annotated[str | None, typer.Option("--label-column", help="Label column of a Hugging Face dataset [its ClassLabel], or a WebDataset member/json field [cls].")] = None,
 ) -> None:
     """Validate a train/shift pair of image sets and report counts, classes, sizes, problems and cache coverage."""
     if warm_cache and image_size is None:
@@ -77,8 +89,15 @@ def inspect_command(
             cache=cache,
             warm_cache=warm_cache,
             progress=lambda n: bar.advance(task, n),
+            image_column=image_column,
+            label_column=label_column,
+            train_split=train_split,
+            shift_split=shift_split,
         )
-    render_report(report, Console(highlight=False, soft_wrap=False))
+    if stdout_is_terminal():
+        render_report(report, Console(highlight=False, soft_wrap=False))
+    else:
+        print_lines(inspect_lines(report))
     if json_path is not None:
         write_json_atomic(json_path, report.to_dict())
     if not report.usable:

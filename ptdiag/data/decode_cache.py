@@ -14,6 +14,7 @@ torchvision's ``Resize(size) + CenterCrop(size)``.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import multiprocessing
@@ -31,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ptdiag._io import write_json_atomic
+from ptdiag.data.sources import ImageSource
 from ptdiag.errors import DataError, ResourceError
 
 CACHE_VERSION = "v1"
@@ -149,10 +151,32 @@ def file_hash(fh) -> str:
     return digest.hexdigest()
 
 
-def scan_file(path: Path, size: int | None, known: dict[str, ImageMeta] | None = None) -> tuple[FileResult, object]:
+def open_image_bytes(path: Path | ImageSource):
+    """A binary file object for a file, or for the bytes of an image inside a dataset table or shard."""
+    return _SourceBytes(path) if isinstance(path, ImageSource) else open(path, "rb")
+
+
+class _SourceBytes(io.BytesIO):
+    """In-memory bytes that PIL's messages name by the source's reference, not by an object address."""
+
+    def __init__(self, source: ImageSource):
+        super().__init__(source.read_bytes())
+        self.ref = source.ref
+
+    def __repr__(self) -> str:
+        return repr(self.ref)
+
+
+def _as_source(path: str | ImageSource) -> Path | ImageSource:
+    return path if isinstance(path, ImageSource) else Path(path)
+
+
+def scan_file(
+    path: Path | ImageSource, size: int | None, known: dict[str, ImageMeta] | None = None
+) -> tuple[FileResult, object]:
     """Hash and decode one file; skip decoding when its hash is in ``known``. Returns (result, array or None)."""
     try:
-        with open(path, "rb") as fh:
+        with open_image_bytes(path) as fh:
             digest = file_hash(fh)
             if known is not None and digest in known:
                 return FileResult(digest, known[digest], from_cache=True), None
@@ -240,7 +264,7 @@ def _init_worker(cache_root: str | None, size: int | None, fill: bool) -> None:
 def _scan_chunk(paths: list[str], size: int | None, cache_root: str | None, fill: bool) -> list[FileResult]:
     results, hashes, metas, arrays, seen = [], [], [], [], set()
     for path in paths:
-        result, array = scan_file(Path(path), size if fill else None, _worker_known)
+        result, array = scan_file(_as_source(path), size if fill else None, _worker_known)
         results.append(result)
         if array is not None and result.hash not in seen:  # identical files in one chunk are stored once
             seen.add(result.hash)
@@ -276,7 +300,7 @@ def scan_files(
     if fill and (size is None or cache_root is None):
         raise ValueError("fill needs both size and cache_root")
     workers = workers or default_workers()
-    paths = [str(p) for p in paths]
+    paths = [p if isinstance(p, ImageSource) else str(p) for p in paths]
     chunk = max(8, min(_MAX_CHUNK, math.ceil(len(paths) / (workers * 4) or 1)))
     chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
     root = None if cache_root is None else str(cache_root)

@@ -1,81 +1,87 @@
-"""Discovery: list the images and labels of an ImageFolder tree or a CSV/Parquet manifest before any file is opened.
+"""Discovery: list the images and labels of one set before any image is opened.
 
 * an ImageFolder tree, ``root/<class>/**/<image>`` (sub-folders inside a class are walked, symlinks are followed
   but a folder is never entered twice, hidden entries are skipped);
 * a CSV or Parquet manifest with columns ``path,label`` and optional ``group`` and ``split``; relative paths are
-  resolved against the manifest's folder.
+  resolved against the manifest's folder;
+* a Hugging Face dataset (``save_to_disk`` folder, Parquet/Arrow file with an image column, hub id): see ``hf``;
+* WebDataset tar shards (a .tar, a brace pattern, a folder of shards): see ``webdataset``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ptdiag.data.types import IMAGE_EXTENSIONS, Finding, quote_names
+from ptdiag.data.types import IMAGE_EXTENSIONS, Finding, Listing, SourceOptions, quote_names
 from ptdiag.errors import DataError
 
-FORMATS = ("imagefolder", "csv", "parquet")
+FORMATS = ("imagefolder", "csv", "parquet", "hf", "webdataset")
 SPLIT_NAMES = ("train", "val", "test")
 _SPLIT_ALIASES = {"validation": "val", "valid": "val", "dev": "val", "training": "train", "testing": "test"}
 _MANIFEST_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-
-
-@dataclass
-class Listing:
-    """What discovery finds before any file is opened."""
-
-    role: str
-    source: Path
-    format: str
-    root: Path
-    paths: list[Path]
-    class_names: list[str]
-    groups: list[str] | None = None
-    splits: list[str] | None = None
-    n_non_image: int = 0
-    empty_classes: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-
-    def classes(self) -> list[str]:
-        return sorted(set(self.class_names))
-
-    def keep(self, mask: Sequence[bool]) -> None:
-        keep = [i for i, k in enumerate(mask) if k]
-        self.paths = [self.paths[i] for i in keep]
-        self.class_names = [self.class_names[i] for i in keep]
-        self.groups = None if self.groups is None else [self.groups[i] for i in keep]
-        self.splits = None if self.splits is None else [self.splits[i] for i in keep]
 
 
 # ----------------------------------------------------------------------------------------------------- discovery
 
 
 def detect_format(path: Path) -> str:
-    """ "imagefolder" for a folder, "csv"/"parquet" by a manifest's suffix; DataError otherwise."""
+    """The format of an existing source: a folder is "hf" (a ``save_to_disk`` folder), "webdataset" (tar shards,
+    no sub-folders) or "imagefolder"; a file is "webdataset" (.tar), "hf" (.arrow, or Parquet with an image
+    column) or a "csv"/"parquet" manifest. DataError otherwise."""
+    from ptdiag.data import hf, webdataset  # deferred: only these sources need them
+
     if path.is_dir():
-        return "imagefolder"
+        if hf.is_saved_dataset(path):
+            return "hf"
+        return "webdataset" if webdataset.is_shard_folder(path) else "imagefolder"
+    if webdataset.is_shard(path):
+        return "webdataset"
+    if hf.is_image_table(path):
+        return "hf"
     fmt = _MANIFEST_SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise DataError(
-            f"{path} is neither a folder nor a .csv/.parquet manifest",
-            hint="pass --format csv or --format parquet if the manifest has another suffix",
+            f"{path} is not a folder, a .csv/.parquet manifest, a Hugging Face dataset or a .tar shard",
+            hint="pass --format to say what it is",
         )
     return fmt
 
 
-def discover(path: str | Path, *, role: str = "train", fmt: str | None = None) -> Listing:
-    """List the candidate images of one set without opening them. DataError when the source is unusable."""
-    path = Path(path).expanduser()
+def discover(
+    path: str | Path, *, role: str = "train", fmt: str | None = None, options: SourceOptions | None = None
+) -> Listing:
+    """List the candidate images of one set without opening them. DataError when the source is unusable.
+
+    ``path`` may also be a hub id (``hf://datasets/ORG/NAME``), a shard brace pattern (``train-{000..009}.tar``)
+    or a dataset folder with a split (``DIR:test``); ``options`` picks the split and columns of tables and shards.
+    """
+    from ptdiag.data import hf, webdataset
+
+    options = options or SourceOptions()
     if fmt is not None and fmt not in FORMATS:
         raise DataError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    text = str(path)
+    if text.startswith(hf.HUB_PREFIX):
+        return hf.discover_hf(text, role, options)
+    if webdataset.is_pattern(text):
+        return webdataset.discover_shards(text, role, options)
+    path = Path(path).expanduser()
+    if not path.exists() and ":" in path.name:
+        base, split = text.rsplit(":", 1)
+        if Path(base).expanduser().exists() and split:
+            path, options = Path(base).expanduser(), dataclasses.replace(options, split=split)
     if not path.exists():
-        kind = "folder or manifest" if fmt is None else ("folder" if fmt == "imagefolder" else f"{fmt} manifest")
+        kind = "folder or manifest" if fmt is None else ("folder" if fmt == "imagefolder" else f"{fmt} source")
         raise DataError(f"{role} {kind} does not exist: {path}")
     fmt = fmt or detect_format(path)
+    if fmt == "hf":
+        return hf.discover_hf(path, role, options)
+    if fmt == "webdataset":
+        return webdataset.discover_shards(str(path), role, options)
     if fmt == "imagefolder":
         if not path.is_dir():
             raise DataError(f"{role} path is not a folder: {path}", hint="drop --format to auto-detect a manifest")

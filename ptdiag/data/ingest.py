@@ -1,11 +1,7 @@
 """Find the images of a reference (train) set and a shifted set, validate them, and align their classes.
 
-Two sources are accepted, auto-detected from the argument (``fmt`` overrides):
-
-* an ImageFolder tree, ``root/<class>/**/<image>`` (sub-folders inside a class are walked, symlinks are followed
-  but a folder is never entered twice, hidden entries are skipped);
-* a CSV or Parquet manifest with columns ``path,label`` and optional ``group`` and ``split``; relative paths are
-  resolved against the manifest's folder.
+Sources are auto-detected from the argument (``fmt`` overrides): an ImageFolder tree, a CSV/Parquet manifest, a
+Hugging Face dataset or WebDataset shards; the two sets may be of different kinds (see ``discovery``).
 
 Discovery lives in ``discovery``, the data model in ``types``, cross-set checks in ``alignment``.
 Validation never raises for bad content: every problem becomes a :class:`Finding` (``error`` ones are fatal),
@@ -24,7 +20,7 @@ import numpy as np
 from ptdiag.data.alignment import align_classes, conversion_findings, leakage, size_findings, within_duplicates
 from ptdiag.data.decode_cache import DecodeCache, FileResult, scan_files
 from ptdiag.data.discovery import Listing, discover
-from ptdiag.data.types import DatasetPair, Finding, ImageSet, ProgressFn, fingerprint
+from ptdiag.data.types import DatasetPair, Finding, ImageSet, ProgressFn, SourceOptions, fingerprint
 
 __all__ = ["DatasetPair", "Finding", "ImageSet", "ProgressFn", "discover", "load_pair", "scan_pair"]
 
@@ -41,6 +37,10 @@ def scan_pair(
     fill_cache: bool = True,
     drop_leaked: bool = True,
     progress: ProgressFn | None = None,
+    image_column: str | None = None,
+    label_column: str | None = None,
+    train_split: str | None = None,
+    shift_split: str | None = None,
 ) -> DatasetPair:
     """Discover, hash and decode both sets once, and collect every finding without raising for bad content.
 
@@ -55,12 +55,16 @@ def scan_pair(
         cache: decode cache; images it already holds are only hashed, not decoded again.
         drop_leaked: remove reference images whose content also appears in the shift set.
         progress: called with the number of files finished, as the scan goes.
+        image_column, label_column: columns of a Hugging Face dataset (default: from its features), or for
+            WebDataset shards the label member or json field.
+        train_split, shift_split: the split of a Hugging Face DatasetDict (or hub dataset) to read.
 
     Raises:
         DataError: a source is missing or unreadable (everything else is returned as findings).
     """
-    ref_list = discover(train, role="train", fmt=fmt)
-    shift_list = discover(shift, role="shift", fmt=fmt)
+    columns = {"image_column": image_column, "label_column": label_column}
+    ref_list = discover(train, role="train", fmt=fmt, options=SourceOptions(train_split, **columns))
+    shift_list = discover(shift, role="shift", fmt=fmt, options=SourceOptions(shift_split, **columns))
     findings = ref_list.findings + shift_list.findings
     listed = {lst.role: dict(Counter(lst.class_names)) for lst in (ref_list, shift_list)}
     for lst in (ref_list, shift_list):
@@ -119,6 +123,7 @@ def load_pair(
     cache: DecodeCache | None = None,
     drop_leaked: bool = True,
     progress: ProgressFn | None = None,
+    **source_options: str | None,
 ) -> DatasetPair:
     """:func:`scan_pair`, then raise DataError on the first fatal finding. See scan_pair for the arguments."""
     pair = scan_pair(
@@ -131,6 +136,7 @@ def load_pair(
         cache=cache,
         drop_leaked=drop_leaked,
         progress=progress,
+        **source_options,
     )
     pair.raise_for_errors()
     return pair

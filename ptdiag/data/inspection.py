@@ -114,11 +114,12 @@ def inspect_pair(
     cache: DecodeCache | None = None,
     warm_cache: bool = False,
     progress: ProgressFn | None = None,
+    **source_options: str | None,
 ) -> InspectReport:
     """Scan both sets and summarise them; only a missing or unreadable source raises (DataError).
 
     The cache is only read unless ``warm_cache`` (then every image is stored at ``image_size``), so the reported
-    coverage is what a later run would find.
+    coverage is what a later run would find. ``source_options`` (split and column names) go to ``scan_pair``.
     """
     pair = scan_pair(
         train,
@@ -130,6 +131,7 @@ def inspect_pair(
         cache=cache,
         fill_cache=warm_cache,
         progress=progress,
+        **source_options,
     )
     return build_report(pair, cache, image_size)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ptdiag.data.sources import ImageSource
 from ptdiag.errors import DataError
 
 # torchvision's IMG_EXTENSIONS plus GIF.
@@ -33,6 +34,43 @@ class Finding:
 
 
 @dataclass
+class Listing:
+    """What discovery finds before any image is opened. ``paths`` holds files, or :class:`ImageSource` references
+    (rows of a dataset table, members of a tar shard) for sources that are not files of their own."""
+
+    role: str
+    source: Path
+    format: str
+    root: Path
+    paths: list[Path | ImageSource]
+    class_names: list[str]
+    groups: list[str] | None = None
+    splits: list[str] | None = None
+    n_non_image: int = 0
+    empty_classes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def classes(self) -> list[str]:
+        return sorted(set(self.class_names))
+
+    def keep(self, mask: Sequence[bool]) -> None:
+        keep = [i for i, k in enumerate(mask) if k]
+        self.paths = [self.paths[i] for i in keep]
+        self.class_names = [self.class_names[i] for i in keep]
+        self.groups = None if self.groups is None else [self.groups[i] for i in keep]
+        self.splits = None if self.splits is None else [self.splits[i] for i in keep]
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How to read a dataset table or shard set: its split, and the image and label columns (None: found)."""
+
+    split: str | None = None
+    image_column: str | None = None
+    label_column: str | None = None
+
+
+@dataclass
 class ImageSet:
     """The usable images of one set, in a stable order (class, then path; manifest order for manifests).
 
@@ -45,7 +83,7 @@ class ImageSet:
     source: Path
     format: str
     root: Path
-    paths: list[Path]
+    paths: list[Path | ImageSource]
     labels: np.ndarray
     classes: list[str]
     hashes: list[str]
@@ -132,7 +170,7 @@ class DatasetPair:
 def fingerprint(image_set: ImageSet) -> str:
     digest = hashlib.sha1(usedforsecurity=False)
     for path, label, content in zip(image_set.paths, image_set.labels, image_set.hashes, strict=True):
-        rel = os.path.relpath(path, image_set.root)
+        rel = path.rel if isinstance(path, ImageSource) else os.path.relpath(path, image_set.root)
         digest.update(f"{rel}\t{image_set.classes[label]}\t{content}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:16]
 

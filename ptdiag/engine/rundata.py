@@ -96,7 +96,8 @@ def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> Ru
     cache = DecodeCache(Path(config.cache_dir) if config.cache_dir else None)
     progress("stage", "ingest")
     pair = load_pair(config.train, config.shift, fmt=config.format, strict=config.strict,
-                     min_per_class=config.min_per_class, image_size=config.image_size, cache=cache)
+                     min_per_class=config.min_per_class, image_size=config.image_size, cache=cache,
+                     **config.source_options())
     ref_index = _stratified_subsample(pair.reference.labels, config.max_reference, config.seed)
     shift_index = _stratified_subsample(pair.shift.labels, config.max_shift, config.seed)
     labels = pair.reference.labels[ref_index]
