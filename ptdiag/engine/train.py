@@ -138,34 +138,59 @@ def train_model(
     on_step: ProgressFn | None = None,
 ) -> dict[int, dict[str, np.ndarray]]:
     """Train in place; return {epoch: {set name: predicted labels}} for each epoch in `eval_epochs`."""
-    device = normalize.device
     torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    prepare_model(model, device)
+    prepare_model(model, normalize.device)
+
+    def inputs(idx: np.ndarray, epoch: int, generator: torch.Generator) -> torch.Tensor:
+        x = normalize(train.images[idx])
+        return channels_last(augment(x, generator)) if cfg.augment else x
+
+    def after_epoch(epoch: int) -> None:
+        if epoch in eval_epochs and eval_sets:
+            results[epoch] = {name: predict(model, images, normalize).argmax(1) for name, images in eval_sets.items()}
+
+    results: dict[int, dict[str, np.ndarray]] = {}
     params = [p for p in model.parameters() if p.requires_grad]
+    fit_loop(model, model, params, train.labels, inputs, cfg, normalize.device, on_step=on_step,
+             after_epoch=after_epoch)
+    return results
+
+
+BatchInputs = Callable[[np.ndarray, int, torch.Generator], torch.Tensor]  # (indices, epoch, generator) -> batch
+
+
+def fit_loop(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], params: list[nn.Parameter],
+             labels: np.ndarray, inputs: BatchInputs, cfg: TrainConfig, device: torch.device, *,
+             on_step: ProgressFn | None = None, on_train: Callable[[], None] | None = None,
+             after_epoch: Callable[[int], None] | None = None) -> None:
+    """The optimisation itself: AdamW (no decay on biases/norms), warm-up + cosine, clipping, AMP on GPU.
+
+    `inputs` builds each batch, so the same loop trains on images or on cached activations; `on_train` runs after
+    `model.train()` at each epoch (e.g. to keep frozen parts in eval mode).
+    """
+    generator = torch.Generator().manual_seed(cfg.seed)
     decay = [p for p in params if p.ndim > 1]
     no_decay = [p for p in params if p.ndim <= 1]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    steps_per_epoch = math.ceil(len(labels) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, warmup, total))
     scaler = torch.amp.GradScaler(enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
-    labels = torch.from_numpy(train.labels.astype(np.int64))
-    results: dict[int, dict[str, np.ndarray]] = {}
+    targets = torch.from_numpy(labels.astype(np.int64))
     step = 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         if cfg.freeze_bn:
             set_bn_eval(model)
-        for idx in _batches(len(train), cfg.batch_size, generator):
-            x = normalize(train.images[idx])
-            if cfg.augment:
-                x = channels_last(augment(x, generator))
-            y = labels[idx].to(device)
+        if on_train is not None:
+            on_train()
+        for idx in _batches(len(labels), cfg.batch_size, generator):
+            x = inputs(idx, epoch, generator)
+            y = targets[idx].to(device)
             with _autocast(device):
-                loss = F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
+                loss = F.cross_entropy(forward(x), y, label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg.grad_clip:
@@ -179,9 +204,8 @@ def train_model(
                 on_step(step, total)
         if not math.isfinite(float(loss.detach())):
             raise FloatingPointError(f"training diverged at epoch {epoch} (loss {float(loss.detach())}); lower the lr")
-        if epoch in eval_epochs and eval_sets:
-            results[epoch] = {name: predict(model, images, normalize).argmax(1) for name, images in eval_sets.items()}
-    return results
+        if after_epoch is not None:
+            after_epoch(epoch)
 
 
 def _lr_factor(step: int, warmup: int, total: int) -> float:

@@ -1,0 +1,118 @@
+"""Fine-tuning jobs (FT and LP-FT): end to end, or the top blocks on cached activations of the frozen lower ones.
+
+`--ft-from-block K` (quick budget: see `ptdiag.config.BUDGETS`) selects the top-block recipe: one `activations`
+job per backbone computes the frozen lower blocks' outputs for the reference val/test, shifted and (augmented,
+`ft_epochs` views) training images; every learning rate and seed then trains only blocks K.. and the head on them
+(`ptdiag.engine.partial`). K = 0 is the end-to-end fine-tune, whose job keys are unchanged from earlier versions.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import numpy as np
+import torch
+from torch import nn
+
+from ptdiag._io import write_bytes_atomic
+from ptdiag.config import AnalyzeConfig
+from ptdiag.engine.features import LinearProbe, load_head
+from ptdiag.engine.jobs import JobOutput, JobSpec
+from ptdiag.engine.models import BackboneSpec, create_pretrained, normalization
+from ptdiag.engine.partial import TopSplit, lower_activations, predict_upper, split_at, train_top
+from ptdiag.engine.rundata import Context
+from ptdiag.engine.stages import file_digest, step_reporter
+from ptdiag.engine.train import Normalizer, TrainConfig, predict, train_model
+
+log = logging.getLogger("ptdiag")
+
+
+def finetune_spec(config: AnalyzeConfig, backbone: BackboneSpec, strategy: str, lr: float, seed: int,
+                  features: str, activations: str | None = None) -> JobSpec:
+    """One fine-tuning run; `activations` (the key of the backbone's activations job) selects the top-block recipe."""
+    params = dict(model=backbone.name, weights=backbone.weights, backbone=backbone.label, features=features,
+                  strategy=strategy, lr=lr,
+                  seed=seed, epochs=config.ft_epochs, batch_size=config.batch_size, freeze_bn=config.freeze_bn,
+                  image_size=config.image_size, probe_cs=list(config.probe_cs))
+    name = f"{backbone.label}-{strategy}-lr{lr:g}-s{seed}"
+    if activations is not None:  # only then: end-to-end jobs keep the keys they had before the recipe existed
+        params.update(from_block=config.ft_from_block, activations=activations)
+        name += f"-top{config.ft_from_block}"
+    return JobSpec("finetune", name, params)
+
+
+def activation_spec(config: AnalyzeConfig, backbone: BackboneSpec) -> JobSpec:
+    params = dict(model=backbone.name, weights=backbone.weights, weights_sha=file_digest(backbone.weights),
+                  image_size=config.image_size, from_block=config.ft_from_block, views=config.ft_epochs,
+                  seed=config.seed)
+    return JobSpec("activations", f"{backbone.label}-top{config.ft_from_block}", params)
+
+
+def run_activations(spec: JobSpec, ctx: Context) -> JobOutput:
+    """Frozen lower-block outputs (float16) for val, test, shift and every augmented view of the training images."""
+    p = spec.params
+    model = create_pretrained(BackboneSpec(p["model"], p["weights"]), len(ctx.data.pair.classes))
+    split = split_at(model, p["from_block"])
+    if split is None:
+        log.warning("%s: no known block layout to cut at block %s; fine-tuning end to end", p["model"],
+                    p["from_block"])
+        return JobOutput({"supported": False})
+    normalize = Normalizer(*normalization(model), ctx.device)
+    ctx.progress("job_steps", p["views"] + 3)
+    arrays = {}
+    for name in ("val", "test", "shift"):
+        arrays[name] = lower_activations(split, ctx.data.part(name).images, normalize)
+        ctx.progress("job_advance", 1)
+    train = ctx.data.part("train").images
+    for view in range(p["views"]):
+        arrays[f"train_view{view}"] = lower_activations(split, train, normalize, view_seed=p["seed"] * 1000 + view)
+        ctx.progress("job_advance", 1)
+    return JobOutput({"supported": True, "shape": list(arrays["val"].shape[1:]), "blocks": split.n_blocks}, arrays)
+
+
+def run_finetune(spec: JobSpec, ctx: Context) -> JobOutput:
+    p = spec.params
+    torch.manual_seed(p["seed"])  # the fresh head's init depends on the job alone
+    model = create_pretrained(BackboneSpec(p["model"], p["weights"]), len(ctx.data.pair.classes))
+    if p["strategy"] == "lpft":
+        probe = ctx.probes[p["backbone"]].arrays
+        load_head(model, LinearProbe(probe["weight"], probe["bias"], 0.0, 0.0, {}))
+    cfg = TrainConfig(epochs=p["epochs"], lr=p["lr"], batch_size=p["batch_size"], seed=p["seed"],
+                      freeze_bn=p["freeze_bn"], label_smoothing=0.0, weight_decay=0.1)
+    acts = ctx.activations.get(p["backbone"]) if p.get("activations") else None
+    split = split_at(model, p["from_block"]) if acts is not None and acts.meta.get("supported") else None
+    try:
+        if split is not None:
+            preds = _train_top_and_predict(split, acts.arrays, cfg, spec, ctx)
+        else:
+            preds = _train_full_and_predict(model, cfg, spec, ctx)
+    except FloatingPointError as exc:  # this LR diverged: the grid skips it (val_acc -1)
+        log.warning("%s: %s", spec.name, exc)
+        empty = np.full(0, -1, dtype=np.int16)
+        return JobOutput({"val_acc": -1.0, "diverged": True}, {"pred_test": empty, "pred_shift": empty})
+    if ctx.checkpoint_dir is not None:
+        _save_checkpoint(model, spec, ctx)
+    val_acc = float((preds["val"] == ctx.data.part("val").labels).mean())
+    recipe = f"top{split.k}" if split is not None else "full"
+    return JobOutput({"val_acc": val_acc, "recipe": recipe},
+                     {"pred_test": preds["test"].astype(np.int16), "pred_shift": preds["shift"].astype(np.int16)})
+
+
+def _train_full_and_predict(model: nn.Module, cfg: TrainConfig, spec: JobSpec, ctx: Context) -> dict[str, np.ndarray]:
+    normalize = Normalizer(*normalization(model), ctx.device)
+    train_model(model, ctx.data.part("train"), cfg, normalize, on_step=step_reporter(ctx, spec))
+    return {name: predict(model, ctx.data.part(name).images, normalize).argmax(1) for name in ("val", "test", "shift")}
+
+
+def _train_top_and_predict(split: TopSplit, arrays: dict[str, np.ndarray], cfg: TrainConfig, spec: JobSpec,
+                           ctx: Context) -> dict[str, np.ndarray]:
+    views = [arrays[f"train_view{v}"] for v in range(sum(k.startswith("train_view") for k in arrays))]
+    train_top(split, views, ctx.data.part("train").labels, cfg, ctx.device, on_step=step_reporter(ctx, spec))
+    return {name: predict_upper(split, arrays[name], ctx.device).argmax(1) for name in ("val", "test", "shift")}
+
+
+def _save_checkpoint(model: nn.Module, spec: JobSpec, ctx: Context) -> None:
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)  # plain tensors: loadable with torch.load(..., weights_only=True)
+    write_bytes_atomic(ctx.checkpoint_dir / f"{spec.stage}-{spec.key(ctx.data.fingerprint)}.pt", buffer.getvalue())

@@ -1,0 +1,70 @@
+"""Top-block fine-tuning on cached activations (ptdiag.engine.partial)."""
+
+import numpy as np
+import pytest
+import timm
+import torch
+
+from ptdiag.engine.models import normalization
+from ptdiag.engine.partial import lower_activations, predict_upper, split_at, train_top, view_for
+from ptdiag.engine.train import Normalizer, TrainConfig, predict
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    torch.manual_seed(0)
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=3)
+
+
+def _images(n, size=32, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5, 6])
+def test_split_reproduces_the_model(lite0, k):
+    split = split_at(lite0, k)
+    assert split is not None and split.n_blocks == 7
+    normalize = Normalizer(*normalization(lite0), torch.device("cpu"))
+    images = _images(6)
+    acts = lower_activations(split, images, normalize)
+    assert acts.dtype == np.float16
+    via_split = predict_upper(split, acts, torch.device("cpu"))
+    direct = predict(lite0, images, normalize)
+    np.testing.assert_allclose(via_split, direct, atol=0.05)  # float16 activations
+
+
+def test_resnet_and_convnext_layouts_are_found():
+    for arch, blocks in (("resnet18", 4), ("convnext_atto", 4)):
+        model = timm.create_model(arch, pretrained=False, num_classes=2)
+        split = split_at(model, 2)
+        assert split is not None and split.n_blocks == blocks, arch
+
+
+def test_unknown_layout_or_bad_block_gives_none(lite0):
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=2, img_size=64)
+    assert split_at(vit, 2) is None
+    assert split_at(lite0, 0) is None and split_at(lite0, 7) is None
+
+
+def test_train_top_changes_only_the_upper_blocks(lite0):
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=3)
+    model.load_state_dict(lite0.state_dict())
+    split = split_at(model, 5)
+    normalize = Normalizer(*normalization(model), torch.device("cpu"))
+    images, labels = _images(24), np.arange(24) % 3
+    views = [lower_activations(split, images, normalize, view_seed=v) for v in range(2)]
+    assert not np.array_equal(views[0], views[1])  # augmented views differ
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train_top(split, views, labels, TrainConfig(epochs=2, lr=1e-2, batch_size=8, freeze_bn=True), torch.device("cpu"))
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(("blocks.5", "blocks.6", "conv_head", "bn2", "classifier")) for k in changed)
+    assert any(k.startswith("blocks.5") for k in changed)
+    # frozen BatchNorm: running statistics of the trained blocks do not move either
+    assert not any(k.endswith(("running_mean", "running_var")) for k in changed)
+
+
+def test_each_seed_sees_every_view_once_per_cycle():
+    for seed in range(4):
+        assert sorted(view_for(epoch, seed, 3) for epoch in (1, 2, 3)) == [0, 1, 2]
+    assert view_for(1, 0, 3) != view_for(1, 1, 3)
