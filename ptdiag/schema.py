@@ -1,4 +1,15 @@
-"""results.json, schema_version 1: the contract between `analyze` and `report`, `check` and CI users.
+"""results.json, schema_version 2: the contract between `analyze` and `report`, `check` and CI users.
+
+Version 2 (issue 11): every ER interval comes from one resampling scheme (runs, examples, seeds, support mask);
+`verdict` gains `stability` (share of resamples giving the same kind; confidence follows it), `decided_on` (the
+pre-trained candidates pooled for the decision) and `effects` (pooled gap, components, what remains and what is
+recovered, each {lower, mid, upper, class} with class material | negligible | unresolved | material-negative);
+`pretrained[]` rows gain `effects`, `recovered` ({gap, bias, extrapolation}: share of each baseline-line gap
+component recovered, as intervals), `er_out_matched` (method §4.7 difficulty-matched ER_out), `prediction_band`,
+`decided`, `support_backbone_shared`; `fit` rows gain `slope_ols`, `reliability` (errors-in-x correction),
+`n_runs`, `slope_interval`; `decomposition` gains `pooled_gap` and per-row `intervals`; `support` gains
+`assignments`, `mask_agreement`, `backbone`, `source`. The r²-based `evidence`/`comparison` and `er_bootstrap`
+keys are gone.
 
 `RESULTS_SCHEMA` is a JSON Schema (draft 2020-12). Required keys are the ones documented in the README;
 objects allow extra keys so the file can grow without a version bump.
@@ -14,7 +25,7 @@ import jsonschema
 
 from ptdiag.errors import ResultsError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 VERDICT_KINDS = ("pretraining-helps", "dataset-bias", "both", "no-shift", "inconclusive")
 
@@ -100,6 +111,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
                     "name": {"type": "string"}, "strategy": {"type": "string"}, "lr": _opt_num,
                     "ref_acc": _num, "shift_acc": _num, "in_acc": _opt_num, "out_acc": _opt_num,
                     "er": _opt_interval, "er_in": _opt_interval, "er_out": _opt_interval,
+                    "er_out_matched": _opt_interval, "effects": {"type": "object"}, "decided": {"type": "boolean"},
                 },
             },
         },
@@ -138,7 +150,10 @@ RESULTS_SCHEMA: dict[str, Any] = {
             "required": ["kind", "confidence", "reasons", "recommendations"],
             "properties": {
                 "kind": {"enum": list(VERDICT_KINDS)},
-                "confidence": {"type": "string"},
+                "confidence": {"enum": ["low", "medium", "high"]},
+                "stability": _opt_num,
+                "decided_on": {"type": "array", "items": {"type": "string"}},
+                "effects": {"type": "object"},
                 "reasons": {"type": "array", "items": {"type": "string"}},
                 "recommendations": {"type": "array", "items": {"type": "string"}},
             },
@@ -164,7 +179,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
 
 
 def validate_results(results: Any, source: str = "results") -> dict[str, Any]:
-    """Check a results dict against schema_version 1; raise ResultsError naming the first problem."""
+    """Check a results dict against the current schema_version; raise ResultsError naming the first problem."""
     if not isinstance(results, dict):
         raise ResultsError(f"{source}: expected a JSON object at top level")
     version = results.get("schema_version")

@@ -79,10 +79,10 @@ def test_exit_3_on_missing_unreadable_or_wrong_schema_results(runs, tmp_path):
     result = check(str(broken), "--fail-on", "both")
     assert result.exit_code == 3 and f"{broken}: not valid JSON" in result.output
 
-    future = fixture("basic") | {"schema_version": 2}
+    future = fixture("basic") | {"schema_version": 3}
     run = write_run(tmp_path / "future", future)
     result = check(str(run), "--fail-on", "both")
-    assert result.exit_code == 3 and "schema_version 2 is not supported" in result.output
+    assert result.exit_code == 3 and "schema_version 3 is not supported" in result.output
 
     invalid = fixture("basic")
     invalid["verdict"]["kind"] = "great"

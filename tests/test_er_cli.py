@@ -32,7 +32,7 @@ def test_good_csv_prints_table_and_writes_json(tmp_path):
     assert result.exit_code == 0, result.output
     assert "lp" in result.output and "ER" in result.output
     doc = json.loads(out_json.read_text())
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert set(doc["fit"]["shift"]) >= {"n", "slope", "intercept", "r2", "residual_se", "ref_range"}
     lp = next(m for m in doc["models"] if m["model"] == "lp")
     assert set(lp) >= {"model", "kind", "ref_acc", "shift_acc", "predicted_shift_acc", "er", "extrapolated"}

@@ -1,153 +1,139 @@
-"""Verdict rules on hand-built evidence: each kind, size-not-significance, fallbacks and primary selection."""
+"""The verdict's rules on plain inputs: three-way effects, the kinds, confidence as stability, remedies."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
+from ptdiag.stats.effects import classify, classify_point
 from ptdiag.stats.intervals import Interval
 from ptdiag.stats.thresholds import VerdictConfig
-from ptdiag.stats.verdict import (
-    CandidateEvidence,
-    Components,
-    GapObservation,
-    SplitEffect,
-    VerdictInputs,
-    decide,
-)
+from ptdiag.stats.verdict import CandidateEvidence, VerdictInputs, confidence_from, decide, judge, rule
+
+CFG = VerdictConfig()  # margin 2 points, share 25 %
 
 
-def effect(mid, half=0.01, share=0.5, evidence="line"):
-    return SplitEffect(Interval(mid - half, mid, mid + half), share, evidence)
+def iv(mid, half=0.005):
+    return Interval(mid - half, mid, mid + half)
 
 
-def candidate(name="pt/ft", *, er=0.05, er_in=0.0, er_out=0.3, share_out=0.8, share_in=0.0, bias=0.02,
-              extrap=0.15, selection=0.9, strategy="ft", ref_acc=0.9, distance=0.0):
-    return CandidateEvidence(
-        name=name, strategy=strategy, ref_acc=ref_acc, selection_acc=selection,
-        effects={"shift": effect(er), "in_support": effect(er_in, share=share_in),
-                 "out_of_support": effect(er_out, share=share_out)},
-        baseline_components=Components(bias + extrap, bias, extrap), extrapolation_distance=distance,
-    )
+def cand(name="pt/ft", strategy="ft", decided=True, **q):
+    """Quantities in accuracy units; a material-by-default setting is built by the caller."""
+    return CandidateEvidence(name, strategy, 0.9, 0.9, {k: v for k, v in q.items()},
+                             {"shift": True, "in_support": True, "out_of_support": True}, decided)
 
 
-GAPS = [GapObservation("b", 0.8, 0.6, 1000, 1000), GapObservation("pt/ft", 0.9, 0.8, 1000, 1000)]
+def inputs(pooled, gap=iv(0.10), stability=0.99, candidates=None, **kw):
+    args = dict(n_in=700, n_out=300, pi_in=0.7, pi_out=0.3, n_runs=6) | kw
+    return VerdictInputs(pooled=pooled, candidates=candidates or [pooled], pooled_gap=gap, support_available=True,
+                         stability=stability, **args)
 
 
-def inputs(*cands, gaps=GAPS, support=True, n_in=700, n_out=300, n_baselines=30):
-    return VerdictInputs(candidates=cands, gaps=gaps, support_available=support, n_in=n_in if support else None,
-                         n_out=n_out if support else None, pi_in=n_in / (n_in + n_out) if support else None,
-                         pi_out=n_out / (n_in + n_out) if support else None, n_baselines=n_baselines)
+TINT = dict(bias=iv(0.08), extrapolation=iv(0.0, 0.01), remaining_bias=iv(0.06, 0.015),
+            recovered_bias=iv(0.02, 0.015), share_bias=iv(0.3, 0.3), recovered_extrapolation=iv(0.0, 0.01),
+            share_extrapolation=None, recovered_gap=iv(0.02), share_gap=iv(0.2))
+NEGATIVE = dict(bias=iv(0.0, 0.002), extrapolation=iv(0.6, 0.03), remaining_bias=iv(0.0, 0.002),
+                recovered_bias=iv(0.0), share_bias=None, recovered_extrapolation=iv(0.68, 0.03),
+                share_extrapolation=iv(0.9, 0.05), recovered_gap=iv(0.68, 0.03), share_gap=iv(0.9, 0.05),
+                er_out_of_support=iv(0.70, 0.03))
 
 
-def test_pretraining_helps():
-    v = decide(inputs(candidate()))
-    assert v.kind == "pretraining-helps" and v.confidence == "high" and v.evidence == "line"
-    assert 2 <= len(v.reasons) <= 4 and "ER_out +30.0" in " ".join(v.reasons)
-    assert "Fine-tune a pre-trained model" in v.recommendations[0]
+def test_three_way_classification_never_reads_not_significant_as_no_effect():
+    assert classify(Interval(0.021, 0.04, 0.06), 0.02) == "material"
+    assert classify(Interval(-0.015, 0.0, 0.015), 0.02) == "negligible"
+    assert classify(Interval(-0.003, 0.04, 0.08), 0.02) == "unresolved"  # excludes neither 0 nor the margin
+    assert classify(Interval(-0.01, 0.0, 0.03), 0.02) == "unresolved"  # "not significant" but could be material
+    assert classify(Interval(-0.08, -0.05, -0.03), 0.02) == "material-negative"
+    assert classify(None, 0.02) == "unknown"
+    assert classify_point(0.03, 0.02) == "material" and classify_point(0.01, 0.02) == "negligible"
 
 
-def test_dataset_bias_recommends_debiasing_and_says_what_it_is():
-    v = decide(inputs(candidate(bias=0.15, extrap=0.01, er_out=0.0, share_out=0.0)))
-    assert v.kind == "dataset-bias"
-    assert any("DFR" in r and "reweight" in r for r in v.recommendations)
+def test_bias_that_pretraining_partly_recovers_is_dataset_bias_with_the_share():
+    verdict = decide(inputs(cand(**TINT)), CFG)
+    assert verdict.kind == "dataset-bias" and verdict.confidence == "high"
+    assert any("recovers 30% [0, 60] of the bias gap" in r for r in verdict.reasons)
+    assert verdict.effects["remaining_bias"]["class"] == "material"
 
 
-def test_both():
-    v = decide(inputs(candidate(bias=0.10, extrap=0.10)))
-    assert v.kind == "both" and len(v.recommendations) == 2
+def test_negative_shift_with_a_flat_line_is_pretraining_helps_high():
+    verdict = decide(inputs(cand(**NEGATIVE), gap=iv(0.6, 0.03)), CFG)
+    assert verdict.kind == "pretraining-helps" and verdict.confidence == "high"
+    assert verdict.effects["recovered_extrapolation"]["class"] == "material"
 
 
-def test_no_shift_when_every_gap_is_within_noise():
-    gaps = [GapObservation("b", 0.80, 0.79, 500, 500), GapObservation("pt", 0.90, 0.885, 500, 500)]
-    v = decide(inputs(candidate(), gaps=gaps))
-    assert v.kind == "no-shift" and v.confidence == "high"
-    gaps.append(GapObservation("b2", 0.80, 0.70, 500, 500))
-    assert decide(inputs(candidate(), gaps=gaps)).kind != "no-shift"
+def test_both_and_the_prediction_band():
+    both = dict(NEGATIVE, bias=iv(0.05), remaining_bias=iv(0.05))
+    assert decide(inputs(cand(**both)), CFG).kind == "both"
+    inside = CandidateEvidence("pt", "ft", 0.9, 0.9, NEGATIVE, {"out_of_support": False}, True)
+    verdict = decide(inputs(inside), CFG)  # within the baselines' scatter: the recovery is not credited
+    assert verdict.kind == "inconclusive" and any(c.name == "extrapolation-recovery" for c in verdict.checks)
 
 
-def test_significant_but_small_in_support_er_is_not_material():
-    # The paper's own in-support number: ER = 0.99 ± 0.72 % excludes 0, yet "pre-training does not help".
-    paper = dataclasses.replace(candidate(bias=0.12, extrap=0.005, er_out=0.0, share_out=0.0))
-    paper.effects["in_support"] = SplitEffect(Interval(0.0027, 0.0099, 0.0171), 0.08, "line")
-    assert decide(inputs(paper)).kind == "dataset-bias"
-    # Measured tint p = 0.5: ER +1.2 [+0.3, +2.2] against a 12-point gap (10 % of it).
-    tint = candidate(bias=0.12, extrap=0.0)
-    tint.effects["in_support"] = SplitEffect(Interval(0.003, 0.012, 0.022), 0.10, "line")
-    assert decide(inputs(tint)).kind == "dataset-bias"
+def test_material_extrapolation_not_recovered_is_never_dataset_bias():
+    q = dict(TINT, extrapolation=iv(0.07), recovered_extrapolation=iv(-0.005, 0.01), share_extrapolation=iv(-0.1))
+    verdict = decide(inputs(cand(**q)), CFG)
+    assert verdict.kind == "inconclusive"
+    assert [c.name for c in verdict.checks if c.status == "FAIL"] == ["pretrained-recovery"]
 
 
-def test_without_support_split_says_what_could_not_be_assessed():
-    helps = decide(inputs(candidate(er=0.2), support=False))
-    assert helps.kind == "pretraining-helps" and helps.confidence == "medium"
-    assert any(c.name == "support-split" for c in helps.checks)
-    flat = decide(inputs(candidate(er=0.0), support=False))
-    assert flat.kind == "inconclusive"
-    assert any("bias" in r and "extrapolation" in r for r in flat.reasons)
+def test_no_shift_needs_an_equivalence_test_not_a_failed_difference():
+    tight = decide(inputs(cand(**TINT), gap=Interval(-0.01, 0.002, 0.012)), CFG)
+    assert tight.kind == "no-shift"
+    wide = decide(inputs(cand(bias=iv(0.0, 0.03), extrapolation=iv(0.0, 0.03), remaining_bias=iv(0.0, 0.03)),
+                         gap=Interval(-0.005, 0.07, 0.164)), CFG)  # 100 shifted images, 7-point gap
+    assert wide.kind == "inconclusive"
+    assert [c.name for c in wide.checks if c.status == "FAIL"] == ["shift-size"]
 
 
-def test_weak_line_falls_back_to_nonparametric_comparison_with_lower_confidence():
-    cand = candidate()
-    cand.effects["out_of_support"] = SplitEffect(None, None, "nonparametric", Interval(0.40, 0.44, 0.48), False)
-    v = decide(inputs(cand))
-    assert v.kind == "pretraining-helps"
-    assert v.evidence == "nonparametric" and v.confidence == "low"
-    assert "nearest" in " ".join(v.reasons)
-    cand.effects["out_of_support"] = SplitEffect(None, None, "none")
-    assert decide(inputs(cand)).kind == "inconclusive"
+def test_rule_table():
+    base = {"pooled_gap": "material", "bias": "negligible", "extrapolation": "negligible",
+            "remaining_bias": "negligible", "recovered_bias": "negligible", "recovered_extrapolation": "negligible",
+            "recovered_gap": "negligible"}
+    assert rule(base | {"pooled_gap": "negligible", "bias": "material"}, True) == ("no-shift", None)
+    assert rule(base | {"bias": "material", "remaining_bias": "material"}, True)[0] == "dataset-bias"
+    assert rule(base | {"bias": "unresolved", "remaining_bias": "material"}, True)[0] == "dataset-bias"
+    assert rule(base | {"bias": "material", "remaining_bias": "unresolved"}, True) == ("inconclusive",
+                                                                                      "remaining-bias")
+    assert rule(base | {"bias": "unknown"}, True) == ("inconclusive", "split-size")
+    assert rule(base, True) == ("inconclusive", "components")
+    assert rule(base | {"pooled_gap": "unresolved"}, True) == ("inconclusive", "shift-size")
+    assert rule(base | {"recovered_gap": "material"}, False) == ("pretraining-helps", None)
+    assert rule(base, False) == ("inconclusive", "support-split")
 
 
-def test_primary_is_chosen_by_reference_accuracy_and_strategies_stay_visible():
-    ft = candidate("pt/ft", er_out=-0.06, share_out=-0.2, selection=0.92, strategy="ft")
-    lp = candidate("pt/lp", er_out=0.44, share_out=0.9, selection=0.85, strategy="lp", ref_acc=0.86)
-    v = decide(inputs(lp, ft))
-    assert v.primary == "pt/ft"
-    assert v.kind == "inconclusive"  # the primary does not recover the extrapolation gap
-    text = " ".join(v.reasons)
-    assert "lp +44.0" in text and "ft -6.0" in text
-    assert any("pt/lp keeps more robustness" in r for r in v.recommendations)
-    assert any(c.name == "pretrained-recovery" for c in v.checks)
+def test_a_tiny_split_cannot_carry_a_material_component():
+    classes = judge(TINT, {}, CFG, iv(0.1), n_in=700, n_out=10, pi_in=0.99, pi_out=0.01)
+    assert classes["extrapolation"] == "negligible"
+    classes = judge(TINT, {}, CFG, iv(0.1), n_in=30, n_out=970, pi_in=0.03, pi_out=0.97)
+    assert classes["bias"] == "unknown"
 
 
-def test_too_small_in_support_split_makes_bias_claims_inconclusive():
-    v = decide(inputs(candidate(bias=0.15, extrap=0.01, er_out=0.0, share_out=0.0), n_in=30, n_out=970))
-    # π_in·ref ≈ 0.03·0.9 > 2 points, so the bias side matters but cannot be measured on 30 examples.
-    assert v.kind == "inconclusive"
-    assert any("in-support" in c.message for c in v.checks)
+@pytest.mark.parametrize(("stability", "expected"), [(0.97, "high"), (0.95, "high"), (0.9, "medium"),
+                                                      (0.79, "low"), (None, "low")])
+def test_confidence_is_stability(stability, expected):
+    assert confidence_from(stability) == expected
+    assert decide(inputs(cand(**TINT), stability=stability), CFG).confidence == expected
 
 
-def test_few_baselines_and_far_extrapolation_lower_confidence():
-    assert decide(inputs(candidate(), n_baselines=6)).confidence == "medium"
-    assert decide(inputs(candidate(distance=1.0), n_baselines=6)).confidence == "low"
+def test_disagreeing_decided_strategies_are_named_and_lower_confidence():
+    lp = cand("pt/lp", "lp", **NEGATIVE)
+    ft = cand("pt/ft", "ft", **TINT)
+    pooled = cand("pt/lp, pt/ft", "pooled", **TINT)
+    verdict = decide(inputs(pooled, candidates=[lp, ft]), CFG)
+    assert verdict.kind == "dataset-bias" and verdict.confidence == "medium"
+    assert any("strategies disagree" in r and "lp → pretraining-helps" in r for r in verdict.reasons)
+    assert verdict.decided_on == ["pt/lp", "pt/ft"]
 
 
-def test_thresholds_live_in_one_frozen_config():
-    config = VerdictConfig()
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        config.material_points = 0.0  # type: ignore[misc]
-    strict = VerdictConfig(material_share=0.95)
-    assert decide(inputs(candidate(share_out=0.8)), strict).kind != "pretraining-helps"
+def test_measured_remedies_are_quoted_but_never_change_the_kind():
+    remedy = {"name": "dfr", "recovered": {"gap": None, "bias": {"lower": 0.4, "mid": 0.6, "upper": 0.8},
+                                           "extrapolation": None}}
+    plain = decide(inputs(cand(**TINT)), CFG)
+    measured = decide(inputs(cand(**TINT)), CFG, remedies=[remedy])
+    assert (plain.kind, plain.confidence) == (measured.kind, measured.confidence)
+    assert any(r.startswith("Measured remedy dfr: recovers 60% [40, 80] of the bias gap") for r in
+               measured.recommendations)
 
 
-def test_tiny_immaterial_split_does_not_mask_the_real_failed_check():
-    """Seen on the tint demo: 2 of 2,000 shifted images out-of-support and a material ER_in. The out-of-support
-    side is bounded below the threshold (π_out·ref ≈ 0.1 points), so the failed check is the in-support ER."""
-    v = decide(inputs(candidate(bias=0.13, extrap=0.0, er_in=0.06, share_in=0.45, er_out=0.2), n_in=1998, n_out=2))
-    assert v.kind == "inconclusive"
-    names = [c.name for c in v.checks if c.status == "FAIL"]
-    assert names == ["in-support-er"], names
-    assert any("partial fix" in r for r in v.recommendations) and any("DFR" in r for r in v.recommendations)
-    v = decide(inputs(candidate(bias=0.13, extrap=0.0, er_in=0.0, er_out=0.2), n_in=1998, n_out=2))
-    assert v.kind == "dataset-bias"
-
-
-def test_not_material_but_wide_interval_lowers_confidence():
-    """Seen on label shift: ER_in +3.8 [-0.9, +8.8] is not material (interval contains 0), but it cannot rule out a
-    material effect either, so the dataset-bias verdict is not 'high'."""
-    narrow = decide(inputs(candidate(bias=0.15, extrap=0.01, er_in=0.005, share_in=0.05, er_out=0.0, share_out=0.0)))
-    wide_in = {"shift": effect(0.03), "out_of_support": effect(0.0, share=0.0),
-               "in_support": effect(0.038, half=0.048, share=0.54)}
-    wide = decide(inputs(dataclasses.replace(candidate(bias=0.15, extrap=0.01), effects=wide_in)))
-    assert narrow.kind == wide.kind == "dataset-bias"
-    assert narrow.confidence == "high" and wide.confidence == "medium"
+def test_no_candidate_is_inconclusive_with_the_check_named():
+    verdict = decide(VerdictInputs(pooled=None, candidates=[], pooled_gap=iv(0.1), support_available=True), CFG)
+    assert verdict.kind == "inconclusive" and any(c.name == "pretrained" for c in verdict.checks)

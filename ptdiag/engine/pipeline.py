@@ -38,6 +38,7 @@ from ptdiag.engine.stages import (
 from ptdiag.errors import DataError, PtdiagError, ResourceError
 from ptdiag.schema import validate_results
 from ptdiag.stats.score import ModelEval, StatsConfig, score
+from ptdiag.stats.support import SupportConfig
 from ptdiag.stats.thresholds import VerdictConfig
 
 log = logging.getLogger("ptdiag")
@@ -84,7 +85,8 @@ def analyze(config: AnalyzeConfig, run_dir: Path, progress: Progress | None = No
     evals += _pretrained_evals(ctx, stage)
     support_spec = JobSpec("support", feat_specs[0].name,
                            dict(backbone=feat_specs[0].name, features=feat_specs[0].key(data.fingerprint),
-                                folds=config.folds, seed=config.seed, max_reference=config.support_max_reference))
+                                folds=config.folds, seed=config.seed, max_reference=config.support_max_reference,
+                                assignments=SupportConfig.assignments))
     try:
         support_out = stage("support", [support_spec], run_support)[0]
         support = support_from_job(support_out).at_epsilon(config.epsilon)  # ε only thresholds: no refit
@@ -128,7 +130,7 @@ def _baseline_evals(ctx: Context, specs: list[JobSpec], outputs: list[JobOutput]
         p = spec.params
         for epoch in p["eval_epochs"]:
             ctx.add_eval(evals, out.arrays[f"e{epoch}_test"], out.arrays[f"e{epoch}_shift"],
-                         name=f"{spec.name}-e{epoch}", kind="baseline",
+                         name=f"{spec.name}-e{epoch}", kind="baseline", run=spec.name,
                          meta=dict(arch=p["arch"], fraction=p["fraction"], epoch=epoch, seed=p["seed"]))
     return evals
 

@@ -157,9 +157,13 @@ def run_support(spec: JobSpec, ctx: Context) -> JobOutput:
     groups = groups[ctx.data.shift_index] if groups is not None else None
     result = estimate_support(feats["reference"][sample].astype(np.float32), feats["shift"].astype(np.float32),
                               shift_groups=groups,
-                              config=SupportConfig(folds=spec.params["folds"], seed=spec.params["seed"]))
+                              config=SupportConfig(folds=spec.params["folds"], seed=spec.params["seed"],
+                                                   assignments=spec.params.get("assignments", 1)))
     meta = {name: getattr(result, name) for name in _SUPPORT_SCALARS}
+    meta["backbone"] = spec.params["backbone"]
     arrays = {name: np.asarray(getattr(result, name)) for name in _SUPPORT_ARRAYS}
+    if result.rho_shift_draws is not None:
+        arrays["rho_shift_draws"] = np.asarray(result.rho_shift_draws)
     return JobOutput(meta, dict(arrays, sample=sample))
 
 
@@ -171,7 +175,9 @@ _SUPPORT_SCALARS = ("epsilon", "domain_auc", "temperature", "C", "c_selection", 
 def support_from_job(out: JobOutput) -> SupportSplit:
     """Rebuild the SupportSplit from its stored job result (nothing is refitted)."""
     meta = dict(out.meta, c_selection=tuple(tuple(pair) for pair in out.meta["c_selection"]))
-    return SupportSplit(**meta, **{name: out.arrays[name] for name in _SUPPORT_ARRAYS})
+    draws = out.arrays.get("rho_shift_draws")  # absent from support jobs stored before fold-assignment draws
+    return SupportSplit(**meta, **{name: out.arrays[name] for name in _SUPPORT_ARRAYS},
+                        rho_shift_draws=draws if draws is not None and np.ndim(draws) == 2 else None)
 
 
 def step_reporter(ctx: Context, spec: JobSpec) -> Callable[[int, int], None]:

@@ -62,6 +62,8 @@ class SupportConfig:
         histogram_bins: bins of the log10-ratio histogram.
         min_split_examples: warn when a split has fewer shifted examples (claims about it are inconclusive).
         seed: seeds the holdout split, the folds and PCA.
+        assignments: cross-fitting fold assignments (fold seeds seed, seed + 1, ...); the split uses log ρ
+            averaged over them, and each assignment's own mask is kept so the intervals can redraw it.
     """
 
     epsilon: float = 0.2
@@ -75,6 +77,7 @@ class SupportConfig:
     histogram_bins: int = 30
     min_split_examples: int = VerdictConfig.min_split_examples
     seed: int = 0
+    assignments: int = 3
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,9 @@ class SupportSplit:
         temperature: the calibration scalar α.
         c_selection: (C, holdout AUC) for every C tried.
         warnings: warnings about the classifier; `all_warnings()` adds the split-size ones for the current ε.
+        rho_shift_draws: ρ of every shifted example under each fold assignment (assignments × n_shift), or None.
+        backbone: the features the domain classifier was trained on (None: unknown or not from a backbone).
+        source: "domain-classifier", or "given" when the split was supplied with the predictions.
     """
 
     epsilon: float
@@ -109,6 +115,9 @@ class SupportSplit:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     min_split_examples: int = VerdictConfig.min_split_examples
+    rho_shift_draws: np.ndarray | None = None
+    backbone: str | None = None
+    source: str = "domain-classifier"
     in_support: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -129,6 +138,16 @@ class SupportSplit:
     @property
     def pi_out(self) -> float:
         return self.n_out / max(self.in_support.size, 1)
+
+    @property
+    def n_draws(self) -> int:
+        return 0 if self.rho_shift_draws is None else int(np.shape(self.rho_shift_draws)[0])
+
+    def in_support_draws(self) -> np.ndarray:
+        """One in-support mask per fold assignment at the current ε (0 × n_shift when there are none)."""
+        if self.rho_shift_draws is None:
+            return np.zeros((0, np.size(self.rho_shift)), dtype=bool)
+        return np.asarray(self.rho_shift_draws) >= self.epsilon
 
     def epsilon_sweep(self, grid: tuple[float, ...] = EPSILON_GRID) -> list[dict[str, float]]:
         """Split sizes at every ε of the grid (the paper's code keeps this whole grid)."""
@@ -156,8 +175,16 @@ class SupportSplit:
             "folds": self.folds, "fold_kind": self.fold_kind, "n_reference_sample": int(np.size(self.rho_reference)),
             "n_shift": int(np.size(self.rho_shift)), "epsilon_sweep": self.epsilon_sweep(),
             "calibration": self.calibration, "log_ratio_histogram": self.log_ratio_histogram,
-            "warnings": self.all_warnings(), "seconds": self.seconds,
+            "warnings": self.all_warnings(), "seconds": self.seconds, "assignments": self.n_draws,
+            "mask_agreement": self.mask_agreement(), "backbone": self.backbone, "source": self.source,
         }
+
+    def mask_agreement(self) -> float | None:
+        """Share of shifted examples whose in/out label is the same under every fold assignment."""
+        draws = self.in_support_draws()
+        if draws.shape[0] == 0:
+            return None
+        return float((draws.all(axis=0) | (~draws).all(axis=0)).mean())
 
 
 def estimate_support(
@@ -183,12 +210,18 @@ def estimate_support(
     x, y, groups = _pool(ref_features, shift_features, shift_groups, config.folds)
     x = _preprocess(x, config)
     c_best, c_selection = _select_c(x, y, groups, config)
-    logits, fold_kind, not_converged = _cross_fit(x, y, groups, c_best, config)
     n_ref, n_shift = int((y == 0).sum()), int((y == 1).sum())
     prior = float(np.log(n_shift / n_ref))
+    draws, not_converged = [], 0
+    for k in range(max(1, config.assignments)):
+        logits_k, fold_kind, failed = _cross_fit(x, y, groups, c_best, replace(config, seed=config.seed + k))
+        draws.append(logits_k)
+        not_converged += failed
+    # Averaging the out-of-fold logits over assignments averages log ρ (up to the temperature): still out-of-fold.
+    logits = np.mean(draws, axis=0)
     alpha = fit_temperature(logits, y, prior)
-    log_rho = np.clip(-alpha * (logits - prior), -_MAX_LOG_RATIO, _MAX_LOG_RATIO)
-    rho = np.exp(log_rho)
+    rho = _ratio(logits, alpha, prior)
+    rho_draws = np.vstack([_ratio(d, fit_temperature(d, y, prior), prior)[y == 1] for d in draws])
     q = _sigmoid(alpha * (logits - prior) + prior)
     calibration, ece = calibration_table(q, y, config)
     split = SupportSplit(
@@ -196,7 +229,7 @@ def estimate_support(
         logit_shift=logits[y == 1], logit_reference=logits[y == 0], domain_auc=float(roc_auc_score(y, logits)),
         temperature=alpha, C=c_best, c_selection=c_selection, folds=config.folds, fold_kind=fold_kind, ece=ece,
         calibration=calibration, log_ratio_histogram=log_ratio_histogram(rho[y == 1], rho[y == 0], config),
-        min_split_examples=config.min_split_examples,
+        min_split_examples=config.min_split_examples, rho_shift_draws=rho_draws if len(draws) > 1 else None,
     )
     object.__setattr__(split, "warnings", _warnings(split, not_converged, config))
     object.__setattr__(split, "seconds", round(time.perf_counter() - start, 3))
@@ -364,8 +397,14 @@ def _warnings(split: SupportSplit, not_converged: int, config: SupportConfig) ->
     if split.ece > 0.05:
         out.append(f"the domain classifier is poorly calibrated (ECE {split.ece:.3f} > 0.05): ρ is approximate")
     if not_converged:
-        out.append(f"L-BFGS stopped at max_iter={config.max_iter} in {not_converged} of {split.folds} folds")
+        out.append(f"L-BFGS stopped at max_iter={config.max_iter} in {not_converged} fold fits "
+                   f"({split.folds} folds × {max(1, config.assignments)} assignments)")
     return out
+
+
+def _ratio(logits: np.ndarray, alpha: float, prior: float) -> np.ndarray:
+    """ρ = p_ref/p_shift = exp(−α·(f − b)), clipped so exp() stays finite."""
+    return np.exp(np.clip(-alpha * (logits - prior), -_MAX_LOG_RATIO, _MAX_LOG_RATIO))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

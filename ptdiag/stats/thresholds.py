@@ -12,9 +12,13 @@ class VerdictConfig:
     Attributes:
         material_points: smallest effect (ER, gap component) that counts as material.
         material_share: smallest share of the relevant drop an effect must reach to be material.
-        min_r2: below this r² the line is not trusted and the nonparametric comparison is used instead.
+        min_r2: `ptdiag er` only (accuracy tables): below this r² the nonparametric comparison is used. `analyze`
+            and `score` trust the line by its prediction band at the candidate instead (r² is reported).
         min_baselines: fewer baseline models than this lowers the confidence (the line's t* grows fast).
         recommended_baselines: fewer than this gives a warning only.
+        min_runs: fewer baseline *training runs* than this (checkpoints of one run count once) fails the
+            baselines check: the cluster bootstrap over runs has almost nothing to resample.
+        recommended_runs: fewer runs than this gives a warning (the run-level interval is coarse).
         min_ref_spread: baselines' reference-accuracy range below this makes the slope poorly determined.
         min_split_examples: a support split with fewer shifted examples cannot support claims about it.
         max_extrapolation: distance (transformed units) beyond the baselines' reference range above which the
@@ -28,6 +32,8 @@ class VerdictConfig:
     min_r2: float = 0.8
     min_baselines: int = 10
     recommended_baselines: int = 20
+    min_runs: int = 3
+    recommended_runs: int = 6
     min_ref_spread: float = 0.05
     min_split_examples: int = 50
     max_extrapolation: float = 0.5

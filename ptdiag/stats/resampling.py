@@ -1,0 +1,267 @@
+"""One resampling scheme for every interval the verdict uses (vectorised numpy).
+
+Each replicate draws, at once:
+
+* baseline training runs with replacement, as clusters (all checkpoints of a run share the run's weight);
+* reference-test examples and shifted examples with replacement, *paired* across models (one multiset per set,
+  used for every model, so shared difficulty cancels as in the point estimate);
+* fine-tuning seeds of each candidate with replacement (evaluations with the same name are seeds);
+* one of the support split's fold-assignment masks (so the mask's variation enters the intervals).
+
+The lines are refitted per replicate (weighted least squares with the run weights, slope corrected for the
+binomial noise in the baselines' reference accuracies), and every quantity the verdict reads is recomputed:
+ER / ER_in / ER_out, the baseline-line gap and its bias/extrapolation components at each candidate's reference
+accuracy, what the candidate leaves and recovers of each, and the pooled reference-to-shift gap.
+
+Row 0 of every array is the point estimate (all weights 1, the point mask): the same code computes both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from ptdiag.stats.line import inverse_transform, transform
+
+# Below this reliability (share of the baselines' reference-accuracy spread that is not binomial noise) the
+# errors-in-x correction is capped: the slope is then poorly determined anyway and a check says so.
+MIN_RELIABILITY = 0.5
+_CHUNK_ENTRIES = 3_000_000
+
+
+@dataclass(frozen=True)
+class Design:
+    """What is resampled.
+
+    Attributes:
+        base_ref, base_shift: per-example correctness of the baseline checkpoints (B × n_ref, B × n_shift).
+        run_index: training run of each baseline checkpoint (B,), ints in [0, n_runs).
+        seed_ref, seed_shift: per-example correctness of every seed of every group (S × n_ref, S × n_shift).
+        group_index: group (candidate or remedy) of each seed row (S,), ints in [0, n_groups).
+        pooled: groups that enter the pooled gap (pre-trained candidates, not remedies) (n_groups,) bool.
+        masks: in-support masks (M × n_shift): row 0 the point mask, further rows the fold-assignment draws;
+            None without a support split.
+        matched: out-of-support difficulty-matching weights per mask row (M × n_shift), or None.
+        scale: "probit" or "logit".
+    """
+
+    base_ref: np.ndarray
+    base_shift: np.ndarray
+    run_index: np.ndarray
+    seed_ref: np.ndarray
+    seed_shift: np.ndarray
+    group_index: np.ndarray
+    pooled: np.ndarray
+    masks: np.ndarray | None = None
+    matched: np.ndarray | None = None
+    scale: str = "probit"
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.pooled.size)
+
+
+@dataclass
+class Replicates:
+    """Resampled quantities: `values[name]` is (1 + n_boot) × n_groups, `pooled_gap` (1 + n_boot,); row 0 = point.
+
+    `lines[split]` holds (slope, intercept, reliability) per replicate; `residual_sd[split]` the point fit's
+    weighted residual SD (transformed units).
+    """
+
+    values: dict[str, np.ndarray]
+    pooled_gap: np.ndarray
+    lines: dict[str, np.ndarray]
+    residual_sd: dict[str, float]
+
+
+def resample(design: Design, n_boot: int, seed: int = 0) -> Replicates:
+    """Point estimate (row 0) plus `n_boot` replicates of every quantity the verdict uses."""
+    rng = np.random.default_rng(seed)
+    n_ref, n_shift = design.base_ref.shape[1], design.base_shift.shape[1]
+    cov_u = _reference_noise(design.base_ref, design.scale)
+    total = 1 + n_boot
+    chunk = max(1, _CHUNK_ENTRIES // max(n_ref, n_shift))
+    parts: list[tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]] = []
+    for start in range(0, total, chunk):
+        b = min(chunk, total - start)
+        parts.append(_chunk(design, cov_u, _draw(rng, design, b, n_ref, n_shift, point=start == 0)))
+    values = {k: np.vstack([p[0][k] for p in parts]) for k in parts[0][0]}
+    lines = {k: np.vstack([p[2][k] for p in parts]) for k in parts[0][2]}
+    residual = {split: _residual_sd(design, split) for split in lines}
+    return Replicates(values, np.concatenate([p[1] for p in parts]), lines, residual)
+
+
+def difficulty_weights(base_shift: np.ndarray, in_support: np.ndarray, bins: int = 10) -> np.ndarray | None:
+    """Method §4.7: weights p_in(d)/p_out(d) on out-of-support examples (0 in-support), d = share of baselines wrong.
+
+    Re-weighted, the out-of-support examples' difficulty histogram matches the in-support split's; None when a
+    split is empty.
+    """
+    mask = np.asarray(in_support, dtype=bool)
+    if mask.all() or not mask.any():
+        return None
+    difficulty = 1.0 - np.asarray(base_shift, dtype=float).mean(axis=0)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    level = np.clip(np.digitize(difficulty, edges[1:-1]), 0, bins - 1)
+    p_in = np.bincount(level[mask], minlength=bins) / mask.sum()
+    p_out = np.bincount(level[~mask], minlength=bins) / (~mask).sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(p_out > 0, p_in / p_out, 0.0)
+    weights = np.where(mask, 0.0, ratio[level])
+    return weights if weights.sum() > 0 else None
+
+
+# --- draws -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Draw:
+    ref: np.ndarray  # b × n_ref example multiplicities
+    shift: np.ndarray  # b × n_shift
+    runs: np.ndarray  # b × B checkpoint weights (run multiplicities)
+    seeds: np.ndarray  # b × S seed weights, summing to 1 within each group
+    mask_row: np.ndarray  # b mask-row indices
+
+
+def _draw(rng: np.random.Generator, d: Design, b: int, n_ref: int, n_shift: int, point: bool) -> _Draw:
+    n_runs = int(d.run_index.max()) + 1
+    runs = _counts(rng, b, n_runs)[:, d.run_index]
+    seeds = np.zeros((b, d.group_index.size))
+    for g in range(d.n_groups):
+        idx = np.flatnonzero(d.group_index == g)
+        seeds[:, idx] = _counts(rng, b, idx.size) / idx.size
+    n_masks = 0 if d.masks is None else d.masks.shape[0]
+    mask_row = rng.integers(1, n_masks, size=b) if n_masks > 1 else np.zeros(b, dtype=int)
+    draw = _Draw(_counts(rng, b, n_ref), _counts(rng, b, n_shift), runs, seeds, mask_row)
+    if point:  # row 0: the data as observed
+        draw.ref[0], draw.shift[0], draw.runs[0], draw.mask_row[0] = 1.0, 1.0, 1.0, 0
+        for g in range(d.n_groups):
+            idx = d.group_index == g
+            draw.seeds[0, idx] = 1.0 / idx.sum()
+    return draw
+
+
+def _counts(rng: np.random.Generator, b: int, n: int) -> np.ndarray:
+    """b rows of multiplicities of n items drawn with replacement (each row sums to n)."""
+    idx = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
+    return np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(float)
+
+
+# --- one chunk of replicates -----------------------------------------------------------------------------------
+
+
+def _chunk(d: Design, cov_u: np.ndarray, w: _Draw) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+    n_base = d.base_ref.shape[0]
+    models_ref = np.vstack([d.base_ref, d.seed_ref])
+    models_shift = np.vstack([d.base_shift, d.seed_shift])
+    acc_ref = w.ref @ models_ref.T / d.base_ref.shape[1]
+    weights = {"shift": w.shift}
+    pi_in = np.full(w.shift.shape[0], np.nan)
+    if d.masks is not None:
+        masks = d.masks[w.mask_row].astype(float)
+        weights["in_support"] = w.shift * masks
+        weights["out_of_support"] = w.shift * (1.0 - masks)
+        pi_in = weights["in_support"].sum(axis=1) / w.shift.sum(axis=1)
+        if d.matched is not None:
+            weights["out_matched"] = w.shift * d.matched[w.mask_row]
+    group = np.zeros((d.group_index.size, d.n_groups))
+    group[np.arange(d.group_index.size), d.group_index] = 1.0
+    ref_b, ref_g = acc_ref[:, :n_base], (acc_ref[:, n_base:] * w.seeds) @ group
+    n_ref = d.base_ref.shape[1]
+    out: dict[str, np.ndarray] = {"ref": ref_g, "pi_in": np.repeat(pi_in[:, None], d.n_groups, axis=1)}
+    lines: dict[str, np.ndarray] = {}
+    for split, wy in weights.items():
+        size = wy.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            acc_y = wy @ models_shift.T / size
+        y_b, y_g = acc_y[:, :n_base], (acc_y[:, n_base:] * w.seeds) @ group
+        slope, intercept, reliability = _weighted_line(ref_b, y_b, w.runs, cov_u, d.scale, n_ref, size)
+        lines[split] = np.column_stack([slope, intercept, reliability])
+        u_g = transform(ref_g, d.scale, n_ref)  # type: ignore[arg-type]
+        pred = inverse_transform(slope[:, None] * u_g + intercept[:, None], d.scale)  # type: ignore[arg-type]
+        out[f"acc_{split}"], out[f"pred_{split}"], out[f"er_{split}"] = y_g, pred, y_g - pred
+    _components(out, d.masks is not None)
+    return out, _pooled_gap(ref_b, out, w, d, models_shift), lines
+
+
+def _weighted_line(u_acc: np.ndarray, v_acc: np.ndarray, w: np.ndarray, cov_u: np.ndarray, scale: str, n_ref: int,
+                   n_y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted OLS per row, slope divided by the reliability of u (binomial noise in x removed, capped)."""
+    u = transform(u_acc, scale, n_ref)  # type: ignore[arg-type]
+    v = transform(v_acc, scale, np.maximum(n_y, 1))  # type: ignore[arg-type]
+    total = w.sum(axis=1)
+    u_mean = (w * u).sum(axis=1) / total
+    v_mean = (w * v).sum(axis=1) / total
+    du = u - u_mean[:, None]
+    suu = (w * du**2).sum(axis=1)
+    suv = (w * du * (v - v_mean[:, None])).sum(axis=1)
+    noise = (w * np.diag(cov_u)).sum(axis=1) - np.einsum("ri,ij,rj->r", w, cov_u, w) / total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reliability = np.clip((suu - noise) / suu, MIN_RELIABILITY, 1.0)
+        slope = suv / (suu * reliability)
+    return slope, v_mean - slope * u_mean, reliability
+
+
+def _reference_noise(base_ref: np.ndarray, scale: str) -> np.ndarray:
+    """Covariance of the baselines' transformed reference accuracies from test-set sampling (delta method)."""
+    x = np.asarray(base_ref, dtype=float)
+    n = x.shape[1]
+    acc = x.mean(axis=1)
+    centred = x - acc[:, None]
+    cov_acc = centred @ centred.T / (n * max(n - 1, 1))
+    p = np.clip(acc, 0.5 / n, 1 - 0.5 / n)
+    slope = 1 / stats.norm.pdf(stats.norm.ppf(p)) if scale == "probit" else 1 / (p * (1 - p))
+    return cov_acc * np.outer(slope, slope)
+
+
+def _components(out: dict[str, np.ndarray], split: bool) -> None:
+    """Gap, bias and extrapolation components of the baseline line and what each candidate leaves/recovers."""
+    ref = out["ref"]
+    out["gap"] = ref - out["pred_shift"]
+    out["remaining_gap"] = ref - out["acc_shift"]
+    out["recovered_gap"] = out["er_shift"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["share_gap"] = out["er_shift"] / out["gap"]
+        if not split:
+            return
+        pi_in = out["pi_in"]
+        for part, split_name, pi in (("bias", "in_support", pi_in), ("extrapolation", "out_of_support", 1 - pi_in)):
+            drop = ref - out[f"pred_{split_name}"]
+            out[part] = pi * drop
+            out[f"remaining_{part}"] = pi * (ref - out[f"acc_{split_name}"])
+            out[f"recovered_{part}"] = pi * out[f"er_{split_name}"]
+            out[f"share_{part}"] = out[f"er_{split_name}"] / drop
+
+
+def _pooled_gap(ref_b: np.ndarray, out: dict[str, np.ndarray], w: _Draw, d: Design,
+                models_shift: np.ndarray) -> np.ndarray:
+    """Reference-to-shift gap averaged over the baseline checkpoints (run-weighted) and the pre-trained candidates."""
+    n_base = ref_b.shape[1]
+    shift_b = w.shift @ models_shift[:n_base].T / w.shift.sum(axis=1, keepdims=True)
+    base_sum = (w.runs * (ref_b - shift_b)).sum(axis=1)
+    cand = out["remaining_gap"][:, d.pooled]
+    return (base_sum + cand.sum(axis=1)) / (w.runs.sum(axis=1) + cand.shape[1])
+
+
+def _residual_sd(d: Design, split: str) -> float:
+    """Residual SD of the point line (transformed units): the scatter of single baseline models around it."""
+    ref = d.base_ref.mean(axis=1)
+    if split == "shift":
+        y = d.base_shift.mean(axis=1)
+    elif d.masks is None:
+        return float("nan")
+    else:
+        weights = {"in_support": d.masks[0].astype(float), "out_of_support": 1.0 - d.masks[0],
+                   "out_matched": d.matched[0] if d.matched is not None else None}[split]
+        if weights is None or weights.sum() <= 0:
+            return float("nan")
+        y = d.base_shift @ weights / weights.sum()
+    u = transform(ref, d.scale, d.base_ref.shape[1])  # type: ignore[arg-type]
+    v = transform(y, d.scale, d.base_shift.shape[1])  # type: ignore[arg-type]
+    if u.size < 3:
+        return float("nan")
+    fit = np.polyfit(u, v, 1)
+    return float(np.sqrt(((v - np.polyval(fit, u)) ** 2).sum() / (u.size - 2)))
