@@ -75,3 +75,34 @@ def make_shards(root: Path, counts: dict[str, int], *, seed: int = 0, n_shards: 
     for tar in tars:
         tar.close()
     return paths
+
+
+def _folder_items(folder: Path) -> list[tuple[str, str, bytes]]:
+    """(class, file stem, bytes) of an ImageFolder tree, in ImageFolder order."""
+    return [(p.parent.name, p.stem, p.read_bytes()) for p in sorted(folder.glob("*/*")) if p.is_file()]
+
+
+def folder_to_saved_dataset(folder: Path, out: Path) -> Path:
+    """The same images (same bytes) as a ``save_to_disk`` dataset with Image and ClassLabel features."""
+    import datasets
+
+    items = _folder_items(folder)
+    names = sorted({c for c, _, _ in items})
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=names)})
+    data = {"image": [{"bytes": b, "path": None} for _, _, b in items], "label": [names.index(c) for c, _, _ in items]}
+    datasets.Dataset.from_dict(data, features=features).save_to_disk(str(out))
+    return out
+
+
+def folder_to_shards(folder: Path, out: Path, n_shards: int = 2) -> Path:
+    """The same images as WebDataset shards ``<class>_<stem>.{png,cls}`` (class names as text)."""
+    out.mkdir(parents=True, exist_ok=True)
+    tars = [tarfile.open(out / f"part-{k:04d}.tar", "w") for k in range(n_shards)]
+    for n, (name, stem, data) in enumerate(_folder_items(folder)):
+        for ext, payload in (("png", data), ("cls", name.encode())):
+            info = tarfile.TarInfo(f"{name}_{stem}.{ext}")
+            info.size = len(payload)
+            tars[n % n_shards].addfile(info, io.BytesIO(payload))
+    for tar in tars:
+        tar.close()
+    return out

@@ -172,3 +172,57 @@ def test_webdataset_library_groups_samples_the_same_way(sources):
     keys = [s["__key__"] for url in urls for s in wds.WebDataset(url, shardshuffle=False)]
     ours = [str(p).split("#key=")[1] for p in discover(sources["shards"], role="train").paths]
     assert ours == keys
+
+
+@pytest.mark.slow  # a few minutes on 2 cores: a whole (tiny) analysis
+def test_analyze_on_a_hf_dataset_and_shards_counts_like_the_image_folder(tmp_path):
+    import tests.test_analyze as ta
+    from ptdiag.scenarios import get_scenario
+    from tests._tables import folder_to_saved_dataset, folder_to_shards
+
+    data = get_scenario("toy").generate(tmp_path / "toy", n_reference=160, n_shift=96, seed=0)
+    train = folder_to_saved_dataset(data.reference_dir, tmp_path / "train-hf")
+    shift = folder_to_shards(data.shift_dir, tmp_path / "shift-wds")
+    expected = scan_pair(data.reference_dir, data.shift_dir)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["analyze", "--train", str(train), "--shift", str(shift), "--out", str(out),
+                                      "--budget", "quick", "-q", *ta.TINY, "--strategies", "lp"])
+    assert result.exit_code == EXIT_OK, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["data"]["reference"]["class_counts"] == expected.reference.class_counts()
+    assert results["data"]["shift"]["class_counts"] == expected.shift.class_counts()
+    paths = __import__("pandas").read_parquet(out / "predictions.parquet")["path"]
+    assert paths.str.startswith("hf:").any() and paths.str.startswith("wds:").any()
+
+
+def test_missing_extras_give_a_clear_message(sources, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "datasets", None)  # import datasets -> ImportError
+    with pytest.raises(DataError, match="needs the `datasets` library") as info:
+        discover(sources["disk"], role="train")
+    assert "ptdiag[hf]" in info.value.hint
+    monkeypatch.setitem(__import__("sys").modules, "braceexpand", None)
+    with pytest.raises(DataError, match="webdataset extra"):
+        discover(sources["pattern"], role="train")
+    assert len(discover(sources["shards"], role="train").paths) == sum(COUNTS.values())  # plain tar: stdlib only
+
+
+def test_cli_works_without_the_extras(tmp_path, sources):
+    """`import ptdiag` and `ptdiag inspect` on folders never import datasets, webdataset or braceexpand."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('datasets', 'webdataset', 'braceexpand'):\n"
+        "            raise ImportError(f'blocked {name}')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from ptdiag.cli import main\n"
+        f"sys.argv = ['ptdiag', 'inspect', '--train', {str(sources['folder'])!r},"
+        f" '--shift', {str(sources['shift'])!r}]\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "usable: yes" in proc.stdout
