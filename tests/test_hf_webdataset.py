@@ -226,3 +226,19 @@ def test_cli_works_without_the_extras(tmp_path, sources):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "usable: yes" in proc.stdout
+
+
+def test_hf_integer_labels_without_names_and_plain_columns(tmp_path):
+    import datasets
+
+    from tests._tables import encoded_images
+
+    items = encoded_images({"a": 12, "b": 11})
+    plain = datasets.Dataset.from_dict({"img": [data for _, _, data in items],  # raw bytes, no Image feature
+                                        "target": [0 if c == "a" else 7 for c, _, _ in items]})
+    plain.to_parquet(str(tmp_path / "plain.parquet"))
+    listing = discover(tmp_path / "plain.parquet", role="train")
+    assert listing.format == "hf" and listing.classes() == ["0", "7"]
+    assert "labels-by-value" in {f.code for f in listing.findings}
+    pair = scan_pair(tmp_path / "plain.parquet", tmp_path / "plain.parquet", drop_leaked=False)
+    assert pair.reference.class_counts() == {"0": 12, "7": 11}

@@ -128,7 +128,7 @@ def run_analysis(config, quiet: bool = False, out_console: Console | None = None
     logger.addHandler(handler)
     try:
         if not quiet:
-            out_console.print(f"[bold]{'Resuming' if resumed else 'Run'}[/] {escape(str(run_dir))}")
+            out_console.print(f"[bold]{'Resuming' if resumed else 'Run'}[/] {escape(str(run_dir))}", soft_wrap=True)
         with RichProgress(out_console, quiet=quiet) as progress:
             results = analyze(config, run_dir, progress)
     finally:

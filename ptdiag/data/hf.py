@@ -19,6 +19,7 @@ from ptdiag.data.types import Finding, Listing, SourceOptions, quote_names
 from ptdiag.errors import DataError
 
 HUB_PREFIX = "hf://datasets/"
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 _IMAGE_NAMES = ("image", "img", "images", "picture", "jpg", "png")
 _LABEL_NAMES = ("label", "labels", "class", "cls", "target", "fine_label", "coarse_label")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -133,7 +134,7 @@ def _discover_hub(source: str, role: str, options: SourceOptions) -> Listing:
     split = options.split
     if ":" in name:
         name, split = name.split(":", 1)
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+    if any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in _OFFLINE_VARS):
         raise DataError(
             f"{role}: the hub dataset {name} needs the network, but HF_HUB_OFFLINE is set",
             hint="on a machine online, datasets.load_dataset(...).save_to_disk(DIR), then pass --"
