@@ -81,6 +81,7 @@ class AnalyzeConfig:
     device: str = "auto"
     fail_on: tuple[str, ...] = ()
     save_checkpoints: bool = False
+    remedies: bool = True  # measure last-layer retraining and reweighting next to pre-training (issue 12)
 
     def validate(self) -> AnalyzeConfig:
         """Check cross-field rules; raise UsageError naming the flag."""

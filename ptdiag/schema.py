@@ -61,6 +61,39 @@ _decomp_row = {
         "extrapolation_component": _opt_num,
     },
 }
+_recovered = {
+    "type": "object",
+    "required": ["gap", "bias", "extrapolation"],
+    "properties": {"gap": _opt_interval, "bias": _opt_interval, "extrapolation": _opt_interval},
+}
+# One measured remedy (issue 12). `held_out`: every shifted score comes from a head / weights fitted without that
+# example's label (2-fold cross-fitting). Accuracies are null when the remedy is not applicable (see `note`).
+_remedy = {
+    "type": "object",
+    "required": ["name", "method", "data", "base", "n_shift_labelled", "held_out", "applicable", "note",
+                 "ref_acc", "shift_acc", "in_acc", "out_acc", "er", "er_in", "er_out", "recovered"],
+    "properties": {
+        "name": {"type": "string"},
+        "method": {"enum": ["last-layer", "reweight"]},
+        "data": {"enum": ["labelled-shift", "reference-reweighted"]},
+        "base": {"type": "string"},
+        "n_shift_labelled": {"type": "integer", "minimum": 0},
+        "held_out": {"type": "boolean"},
+        "applicable": {"type": "boolean"},
+        "note": {"type": "string"},
+        "ref_acc": _opt_num, "shift_acc": _opt_num, "in_acc": _opt_num, "out_acc": _opt_num,
+        "er": _opt_interval, "er_in": _opt_interval, "er_out": _opt_interval,
+        "recovered": _recovered,
+        "label_budget": {
+            "type": "array",
+            "items": {"type": "object", "required": ["n_per_class", "shift_acc", "in_acc", "out_acc"],
+                      "properties": {"n_per_class": {"type": "integer", "minimum": 1}, "shift_acc": _opt_num,
+                                     "in_acc": _opt_num, "out_acc": _opt_num}},
+        },
+    },
+    "if": {"properties": {"method": {"const": "last-layer"}}},
+    "then": {"required": ["label_budget"]},
+}
 
 RESULTS_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -158,6 +191,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 "recommendations": {"type": "array", "items": {"type": "string"}},
             },
         },
+        "remedies": {"type": "array", "items": _remedy},
         "timings": {"type": "object", "additionalProperties": _num},
         "environment": {
             "type": "object",

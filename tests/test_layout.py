@@ -12,10 +12,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ptdiag"
 ALLOWED = {
     "data": set(),
     "stats": set(),
-    "engine": {"data", "stats"},
+    "remedies": {"data", "stats"},
+    "engine": {"data", "stats", "remedies"},
     "scenarios": {"data"},
     "report": {"stats"},
-    "cli": {"data", "engine", "stats", "report", "scenarios"},
+    "cli": {"data", "engine", "stats", "report", "scenarios", "remedies"},
 }
 TOP_LEVEL = {"__init__", "__main__", "_io", "errors", "config", "schema"}
 

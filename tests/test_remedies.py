@@ -2,11 +2,18 @@
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from ptdiag.remedies.heads import balanced_weights, crossfit_folds, effective_sample_share
 from ptdiag.remedies.lastlayer import crossfit_last_layer, feasible_budgets
 from ptdiag.remedies.reweight import crossfit_reweighted_probe, xy_density_weights
 from ptdiag.remedies.summary import accuracies, label_budget, measured_recommendations, remedy_row
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    with threadpool_limits(limits=1):  # as the remedies job runs them (small fits, no thread contention)
+        yield
 
 
 def _spurious(n: int, p_spurious: float, rng: np.random.Generator, k: int = 3, d: int = 8):

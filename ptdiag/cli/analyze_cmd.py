@@ -82,6 +82,7 @@ def analyze_command(
     min_per_class: Annotated[int | None, Opt("--min-per-class", help="Warn below this many images per class.")] = None,
     cache_dir: Annotated[str | None, Opt("--cache-dir", help="Decode cache folder [default: ~/.cache/ptdiag].")] = None,
     save_checkpoints: Annotated[bool | None, Opt("--save-checkpoints/--no-save-checkpoints", help="Keep fine-tuned weights in RUN/checkpoints/.")] = None,
+    remedies: Annotated[bool | None, Opt("--remedies/--no-remedies", help="Measure last-layer retraining and reweighting next to pre-training [on].")] = None,
     fail_on: Annotated[str | None, Opt("--fail-on", help="Comma list of verdict kinds that fail (exit 1; 4 for inconclusive).")] = None,
     dry_run: Annotated[bool, Opt("--dry-run", help="Print the plan and an estimated time, then exit.")] = False,
     quiet: Annotated[bool, Opt("-q", "--quiet", help="No progress bars.")] = False,
@@ -102,7 +103,7 @@ def analyze_command(
         scratch_same_arch=scratch_same_arch, ft_epochs=ft_epochs, ft_lrs=_floats(ft_lrs, "--ft-lrs"),
         ft_seeds=ft_seeds, batch_size=batch_size, epsilon=epsilon, folds=folds, scale=scale, bootstrap=bootstrap,
         material_points=material_points, material_share=material_share, min_r2=min_r2, seed=seed, device=device, strict=strict, min_per_class=min_per_class, cache_dir=cache_dir,
-        save_checkpoints=save_checkpoints, fail_on=tuple(sorted(gate_kinds)) or None,
+        save_checkpoints=save_checkpoints, remedies=remedies, fail_on=tuple(sorted(gate_kinds)) or None,
     )
     config = resolve_config(flags, config_file)
     if dry_run:

@@ -56,6 +56,16 @@ def check_command(
     fail_if_warning: Annotated[
         bool, typer.Option("--fail-if-warning", help="Fail when the run recorded any warning.")
     ] = False,
+    min_remedy_recovery: Annotated[
+        float | None,
+        typer.Option(
+            "--min-remedy-recovery",
+            metavar="PERCENT",
+            min=0,
+            max=100,
+            help="Fail when no measured remedy recovers PERCENT % of the baseline gap.",
+        ),
+    ] = None,
     junit: Annotated[
         Path | None,
         typer.Option("--junit", metavar="FILE", help="Also write the checks as JUnit XML (one testcase per check)."),
@@ -66,13 +76,15 @@ def check_command(
     from ptdiag.report.gate import parse_fail_on, run_gate
 
     kinds = parse_fail_on(fail_on)
-    if not kinds and max_bias_component is None and min_er_out is None and not fail_if_warning:
+    if (not kinds and max_bias_component is None and min_er_out is None and not fail_if_warning
+            and min_remedy_recovery is None):
         raise UsageError(
-            "nothing to check: give --fail-on, --max-bias-component, --min-er-out or --fail-if-warning",
+            "nothing to check: give --fail-on, --max-bias-component, --min-er-out, --min-remedy-recovery or "
+            "--fail-if-warning",
             hint="e.g. ptdiag check --fail-on dataset-bias,inconclusive",
         )
     results_path, results = load_run(run)
-    gate = run_gate(results, kinds, max_bias_component, min_er_out, fail_if_warning)
+    gate = run_gate(results, kinds, max_bias_component, min_er_out, fail_if_warning, min_remedy_recovery)
     emit_gate(gate, results, results_path, junit)
     raise typer.Exit(code=gate.exit_code)
 

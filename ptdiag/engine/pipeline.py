@@ -21,6 +21,15 @@ from ptdiag._io import write_json_atomic
 from ptdiag.config import AnalyzeConfig, result_identity
 from ptdiag.engine.jobs import JobOutput, JobSpec, JobStore, LocalExecutor
 from ptdiag.engine.models import pick_device
+from ptdiag.engine.remedy_stage import (
+    attach_remedies,
+    remedy_evals,
+    remedy_frames,
+    remedy_section,
+    remedy_specs,
+    run_remedies,
+    scorer_takes_remedies,
+)
 from ptdiag.engine.results import assemble_results, write_predictions
 from ptdiag.engine.rundata import Context, Progress, RunData, prepare_data
 from ptdiag.engine.stages import (
@@ -93,19 +102,25 @@ def analyze(config: AnalyzeConfig, run_dir: Path, progress: Progress | None = No
     except DataError as exc:  # e.g. too few shifted images to cross-fit: report ER without the split
         log.warning("support split skipped: %s", exc.message)
         support_out, support = None, None
+    remedy_jobs = remedy_specs(config, ctx, base_specs, base_outputs, feat_specs)
+    remedy_out = stage("remedies", remedy_jobs, run_remedies)[0] if remedy_jobs else None
     start = time.perf_counter()
     verdict_config = VerdictConfig(material_points=config.material_points / 100,
                                    material_share=config.material_share, min_r2=config.min_r2)
-    scores = score(evals, support, StatsConfig(scale=config.scale, epsilon=config.epsilon,
+    scored = evals + (remedy_evals(ctx, remedy_out, support) if scorer_takes_remedies() else [])
+    scores = score(scored, support, StatsConfig(scale=config.scale, epsilon=config.epsilon,
                                                bootstrap=config.bootstrap, seed=config.seed, verdict=verdict_config))
     timings["statistics"] = time.perf_counter() - start
     timings["total"] = sum(timings.values())
     timings["this_invocation"] = time.perf_counter() - clock  # wall time of this call (small when resuming)
-    results = assemble_results(config, data, scores.to_dict(), support, support_out, evals, timings, device)
+    score_dict = scores.to_dict()
+    remedy_scores = score_dict.pop("remedy_scores", None)
+    results = assemble_results(config, data, score_dict, support, support_out, evals, timings, device)
+    attach_remedies(results, remedy_section(ctx, remedy_out, support, remedy_scores), config.remedies)
     if support is None:
         results.setdefault("warnings", []).append("the support split could not run (see ptdiag.log): the gap is "
                                                   "not decomposed into bias and extrapolation")
-    write_predictions(run_dir, ctx, evals, support_out)
+    write_predictions(run_dir, ctx, evals, support_out, extra=remedy_frames(ctx, remedy_out))
     write_json_atomic(run_dir / "results.json", validate_results(results))
     return results
 

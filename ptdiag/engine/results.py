@@ -16,6 +16,7 @@ from ptdiag import __version__
 from ptdiag._io import atomic_write
 from ptdiag.engine.jobs import JobOutput
 from ptdiag.engine.rundata import Context, RunData
+from ptdiag.schema import SCHEMA_VERSION
 from ptdiag.stats.score import ModelEval
 from ptdiag.stats.support import SupportSplit
 
@@ -31,7 +32,7 @@ def assemble_results(config, data: RunData, scores: dict, support: SupportSplit 
                 "classes": list(pair.classes), "fingerprint": image_set.fingerprint, "class_counts": counts}
 
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "ptdiag_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config.to_dict(),
@@ -78,8 +79,13 @@ def _galleries(data: RunData, evals: list[ModelEval], support: SupportSplit, sup
             "most_shift_like_reference": ref_items}
 
 
-def write_predictions(run_dir: Path, ctx: Context, evals: list[ModelEval], support_out: JobOutput | None) -> None:
-    """Per-example predictions (long format): one row per model × evaluated example."""
+def write_predictions(run_dir: Path, ctx: Context, evals: list[ModelEval], support_out: JobOutput | None,
+                      extra: list[pd.DataFrame] | None = None) -> None:
+    """Per-example predictions (long format): one row per model × evaluated example.
+
+    `extra` frames (the remedies' held-out predictions and reference weights) are appended; their own columns
+    (`remedy_fold`, `weight`) are empty on the other rows.
+    """
     data = ctx.data
     pair = data.pair
     test_pos = data.split["test"]
@@ -98,5 +104,5 @@ def write_predictions(run_dir: Path, ctx: Context, evals: list[ModelEval], suppo
                 "path": paths, "set": set_name, "split": "test" if set_name == "reference" else "shift",
                 "label": labels, "prediction": pred, "correct": correct, "density_ratio": ratio,
             }))
-    table = pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames + list(extra or []), ignore_index=True)
     atomic_write(run_dir / "predictions.parquet", lambda fh: table.to_parquet(fh, index=False), mode="wb")

@@ -33,7 +33,8 @@ def baseline_jobs(config: AnalyzeConfig) -> list[JobSpec]:
     jobs = []
     common = dict(epochs=config.baseline_epochs, eval_epochs=list(config.baseline_eval_epochs),
                   batch_size=max(64, config.batch_size), seed_base=config.seed,
-                  source_size=config.image_size)  # baseline images are resized from the decoded resolution
+                  source_size=config.image_size,  # baseline images are resized from the decoded resolution
+                  store_features=True)  # the final model's penultimate features, for the remedies stage
     for fraction in config.baseline_fractions:
         for seed in config.baseline_seeds:
             params = dict(common, arch=config.baseline_arch, width=config.baseline_width, fraction=fraction,
@@ -67,7 +68,15 @@ def run_baseline(spec: JobSpec, ctx: Context) -> JobOutput:
     except FloatingPointError as exc:
         raise ResourceError(f"baseline {spec.name}: {exc}", hint="lower --baseline-lr") from None
     arrays = {f"e{epoch}_{name}": pred.astype(np.int16) for epoch, sets in preds.items() for name, pred in sets.items()}
+    if p.get("store_features"):
+        arrays.update(penultimate_features(model, normalize, data, p["image_size"]))
     return JobOutput({"n_train": n_keep}, arrays)
+
+
+def penultimate_features(model, normalize: Normalizer, data, size: int) -> dict[str, np.ndarray]:
+    """The trained model's pooled penultimate features (float16) on the reference splits and the shifted set."""
+    return {f"feat_{name}": extract_features(model, data.part(name, size).images, normalize).astype(np.float16)
+            for name in ("train", "val", "test", "shift")}
 
 
 def feature_jobs(config: AnalyzeConfig) -> list[JobSpec]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from sklearn.decomposition import PCA
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold
@@ -12,6 +13,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 DEFAULT_C = 0.1
+MAX_DIM = 128  # heads are fitted on at most this many principal components (keeps remedies cheap)
 
 
 def cells(labels: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
@@ -64,3 +66,12 @@ def effective_sample_share(weights: np.ndarray) -> float:
     w = np.asarray(weights, dtype=float)
     total = float((w ** 2).sum())
     return float(w.sum() ** 2 / (len(w) * total)) if total > 0 and len(w) else 0.0
+
+
+def reduce_features(parts: dict[str, np.ndarray], fit_on: str = "train", dim: int = MAX_DIM,
+                    seed: int = 0) -> dict[str, np.ndarray]:
+    """Project every part on the top `dim` principal components of `parts[fit_on]` (reference data only)."""
+    if parts[fit_on].shape[1] <= dim:
+        return parts
+    pca = PCA(min(dim, len(parts[fit_on])), random_state=seed).fit(parts[fit_on])
+    return {name: pca.transform(x).astype(np.float32) for name, x in parts.items()}

@@ -65,7 +65,8 @@ def xy_density_weights(ref_x: np.ndarray, ref_y: np.ndarray, shift_x: np.ndarray
             continue
         x = np.concatenate([ref_c, shift_c])
         d = np.r_[np.zeros(len(ref_c)), np.ones(len(shift_c))]
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=300, random_state=seed))
+        model = make_pipeline(StandardScaler(),
+                              LogisticRegression(C=C, max_iter=100, tol=1e-3, random_state=seed))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             q = cross_val_predict(model, x, d, cv=StratifiedKFold(k, shuffle=True, random_state=seed),
@@ -99,6 +100,11 @@ class Reweighted:
     @property
     def coverage(self) -> float:
         return float(np.mean([w.raw_mean for w in self.fold_weights]))
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Per reference training example: the mean of the folds' weights (what predictions.parquet exports)."""
+        return np.mean([w.weights for w in self.fold_weights], axis=0)
 
     def note(self) -> str:
         worst = min(self.fold_weights, key=lambda w: (not w.degenerate, w.ess_share))

@@ -84,6 +84,7 @@ def run_gate(
     max_bias_component: float | None = None,
     min_er_out: float | None = None,
     fail_if_warning: bool = False,
+    min_remedy_recovery: float | None = None,
 ) -> GateResult:
     """Judge validated results against the gate's rules.
 
@@ -94,6 +95,8 @@ def run_gate(
         min_er_out: fail when the best pre-trained model's out-of-support ER (mid estimate) is below this
             many accuracy points.
         fail_if_warning: fail when the run recorded any warning (otherwise warnings only WARN).
+        min_remedy_recovery: fail when no applicable measured remedy recovers at least this percentage (0-100)
+            of the baseline gap (mid estimate of its `recovered.gap`).
 
     Returns:
         A GateResult; exit_code is 4 when the verdict is inconclusive and `fail_on` contains
@@ -105,6 +108,8 @@ def run_gate(
         checks.append(_bias_check(results, max_bias_component))
     if min_er_out is not None:
         checks.append(_er_out_check(results, min_er_out))
+    if min_remedy_recovery is not None:
+        checks.append(_remedy_check(results, min_remedy_recovery))
     checks.append(_warnings_check(results, fail_if_warning))
 
     if verdict_kind == "inconclusive" and "inconclusive" in fail_on:
@@ -155,6 +160,22 @@ def _er_out_check(results: dict[str, Any], min_points: float) -> GateCheck:
     if value < min_points:
         return GateCheck("er-out", "FAIL", f"{label} {where} < {min_points:g}")
     return GateCheck("er-out", "PASS", f"{label} {where} >= {min_points:g}")
+
+
+def _remedy_check(results: dict[str, Any], min_percent: float) -> GateCheck:
+    rows = [r for r in results.get("remedies") or [] if r.get("applicable")]
+    measured = [r for r in rows if (r.get("recovered") or {}).get("gap") is not None]
+    if not measured:
+        why = "no applicable remedy" if not rows else "no remedy recovery measured"
+        where = results.get("remedies_note") or "see the remedies section"
+        return GateCheck("remedy-recovery", "WARN", f"{why} in the results ({where})")
+    best = max(measured, key=lambda r: r["recovered"]["gap"]["mid"])
+    share = best["recovered"]["gap"]
+    where = (f"{100 * share['mid']:.0f} % [{100 * share['lower']:.0f}, {100 * share['upper']:.0f}] of the gap "
+             f"({best['name']})")
+    if 100 * share["mid"] < min_percent:
+        return GateCheck("remedy-recovery", "FAIL", f"best remedy recovers {where} < {min_percent:g} %")
+    return GateCheck("remedy-recovery", "PASS", f"best remedy recovers {where} >= {min_percent:g} %")
 
 
 def _warnings_check(results: dict[str, Any], fail_if_warning: bool) -> GateCheck:

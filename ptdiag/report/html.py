@@ -101,7 +101,7 @@ def _environment() -> jinja2.Environment:
 
 
 def _context(results: dict[str, Any], image_root: Path | None) -> dict[str, Any]:
-    from ptdiag.report import plots  # matplotlib and scipy load only when a report is drawn
+    from ptdiag.report import plots, remedies_view  # matplotlib and scipy load only when a report is drawn
 
     plots.reset_ids()  # ids restart per report, so the same results render to the same file
     support = results.get("support")
@@ -135,6 +135,9 @@ def _context(results: dict[str, Any], image_root: Path | None) -> dict[str, Any]
         "decomposition_svg": _safe(plots.decomposition_chart(results["decomposition"])),
         "galleries": _galleries(results.get("galleries") or {}, image_root),
         "remedies": _remedies(verdict["recommendations"]),
+        "measured_remedies": [{"row": row, "what": remedies_view.what(row), "recovered": remedies_view.recovered(row)}
+                              for row in remedies_view.remedies(results)],
+        "budget_svg": _safe(remedies_view.label_budget_plot(results)),
         "config_json": json.dumps(results["config"], indent=2, sort_keys=True),
         "seeds": _seeds(results),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ptdiag.report import remedies_view
 from ptdiag.report._format import VERDICT_MEANINGS, interval, key_numbers, pct, verdict_title
 from ptdiag.report.gate import GateResult, collect_warnings
 
@@ -48,6 +49,7 @@ def render_markdown(results: dict[str, Any], gate: GateResult | None = None) -> 
             cells += [interval(model.get(key)) for key in ("er", "er_in", "er_out")]
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", "ER: effective robustness in accuracy points with its 95 % interval (line uncertainty).", ""]
+    lines += remedies_view.markdown_lines(results, md_escape)
 
     if gate is not None:
         lines += ["| Check | Status | Detail |", "|---|---|---|"]

@@ -69,13 +69,15 @@ def line_panel(results: dict[str, Any], split: str) -> str | None:
     fit = results["fit"].get(split)
     baselines = [b for b in results["baselines"] if b.get(acc_key) is not None]
     models = [m for m in results["pretrained"] if m.get(acc_key) is not None]
+    remedies = [r for r in results.get("remedies") or [] if r.get("applicable") and r.get(acc_key) is not None
+                and r.get("ref_acc") is not None]
     if fit is None and not baselines:
         return None
 
     fig = Figure(figsize=(4.6, 4.2))
     ax = fig.add_subplot()
-    xs = [b["ref_acc"] for b in baselines] + [m["ref_acc"] for m in models]
-    ys = [b[acc_key] for b in baselines] + [m[acc_key] for m in models]
+    xs = [b["ref_acc"] for b in baselines] + [m["ref_acc"] for m in models] + [r["ref_acc"] for r in remedies]
+    ys = [b[acc_key] for b in baselines] + [m[acc_key] for m in models] + [r[acc_key] for r in remedies]
     u_lo, u_hi = _padded(probit(xs))
     grid = np.linspace(u_lo, u_hi, 200)
 
@@ -93,6 +95,10 @@ def line_panel(results: dict[str, Any], split: str) -> str | None:
     )
     for color, model in zip(itertools.cycle(PRETRAINED_COLORS), models, strict=False):
         y_extent += _draw_model(ax, model, acc_key, model.get(er_key), color)
+    if remedies:  # measured remedies (issue 12): held-out points, no ER bar
+        ax.scatter(probit([r["ref_acc"] for r in remedies]), probit([r[acc_key] for r in remedies]), marker="s", s=22,
+                   facecolor="none", edgecolor="#444444", lw=1.0, zorder=4,
+                   label=f"remedies, held-out ({len(remedies)})")
 
     v_lo, v_hi = _padded(np.asarray(y_extent))
     ax.set_xlim(u_lo, u_hi)

@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ptdiag.report import remedies_view
 from ptdiag.report._format import (
     DASH,
     SPLIT_LABELS,
@@ -47,6 +48,8 @@ def render_terminal(results: dict[str, Any], console: Console, source: str | Non
         ("Effective robustness of pre-trained models (accuracy points, 95 % interval)", er_table(results)),
         ("Support split (in-support vs out-of-support shifted images)", support_table(results)),
         ("Gap decomposition (accuracy points)", decomposition_table(results)),
+        *([("Measured remedies (held-out; accuracy, ER in points, share of each gap component recovered)",
+            remedies_view.terminal_table(results))] if "remedies" in results else []),
         ("Warnings", warnings_text(results)),
         ("Run", run_text(results)),
     ):
@@ -66,6 +69,8 @@ def render_summary(results: dict[str, Any], console: Console, source: str | None
     console.print(numbers)
     if results["pretrained"]:
         console.print(er_table(results, compact=True))
+    if results.get("remedies"):
+        console.print(remedies_view.terminal_table(results, compact=True))
     warnings = collect_warnings(results)
     if warnings:
         console.print(Text(f"{len(warnings)} warning(s); the first: {warnings[0]}", style="yellow"))

@@ -1,0 +1,116 @@
+"""The remedies section of every report (issue 12): one table, the label-budget curve, text for terminal/Markdown.
+
+Reads only `results["remedies"]` (absent in results written before remedies existed: nothing is shown).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from ptdiag.report._format import DASH, interval, pct
+
+METHODS = {"last-layer": "last-layer retraining", "reweight": "reweighting (x, y)"}
+COMPONENTS = (("gap", "gap"), ("bias", "bias"), ("extrapolation", "extrap."))
+
+
+def remedies(results: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(results.get("remedies") or [])
+
+
+def what(row: dict[str, Any]) -> str:
+    """'last-layer retraining on 200 labelled shifted images (+ reference)'."""
+    text = METHODS.get(row["method"], row["method"])
+    if row["method"] == "last-layer":
+        text += f" on {row['n_shift_labelled']} labelled shifted images"
+        if row.get("variant") == "reference+shift":
+            text += " + the reference set"
+    else:
+        text += f", weights from {row['n_shift_labelled']} labelled shifted images"
+    return text
+
+
+def recovered(row: dict[str, Any]) -> dict[str, str]:
+    """Share of each gap component recovered, as '78% [64, 90]' or a dash."""
+    out = {}
+    for key, _ in COMPONENTS:
+        value = (row.get("recovered") or {}).get(key)
+        out[key] = DASH if value is None else (f"{100 * value['mid']:.0f}% [{100 * value['lower']:.0f}, "
+                                               f"{100 * value['upper']:.0f}]")
+    return out
+
+
+def terminal_table(results: dict[str, Any], compact: bool = False) -> Table | Text:
+    """Rich table: one row per remedy (accuracy per split, ER, recovered shares), notes for skipped ones."""
+    rows = remedies(results)
+    if not rows:
+        return Text(results.get("remedies_note") or "No remedies in these results.", style="dim")
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    columns = ["remedy", "base", "ref", "shift", "in", "out"] + ([] if compact else ["ER", "ER_in", "ER_out"])
+    columns += ["recovers (gap)"] if compact else [f"recovers ({label})" for _, label in COMPONENTS]
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("remedy", "base") else "right", overflow="fold")
+    for row in rows:
+        if not row["applicable"]:
+            table.add_row(Text(what(row)), Text(row["base"]), Text(row["note"], style="dim"))
+            continue
+        cells = [what(row), row["base"], pct(row["ref_acc"]), pct(row["shift_acc"]), pct(row["in_acc"]),
+                 pct(row["out_acc"])]
+        if not compact:
+            cells += [interval(row.get(k)) for k in ("er", "er_in", "er_out")]
+        shares = recovered(row)
+        cells += [shares["gap"]] if compact else [shares[k] for k, _ in COMPONENTS]
+        table.add_row(*(Text(c) for c in cells))
+    return table
+
+
+def markdown_lines(results: dict[str, Any], escape) -> list[str]:
+    """A Markdown table of the remedies (user strings escaped with `escape`), or nothing."""
+    rows = remedies(results)
+    if not rows:
+        return []
+    lines = ["| Remedy | Base | Shift acc. | In | Out | ER | Recovers gap / bias / extrap. |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for row in rows:
+        if not row["applicable"]:
+            lines.append(f"| {escape(what(row))} | {escape(row['base'])} | {DASH} | {DASH} | {DASH} | {DASH} | "
+                         f"{escape(row['note'])} |")
+            continue
+        shares = recovered(row)
+        lines.append(f"| {escape(what(row))} | {escape(row['base'])} | {pct(row['shift_acc'])} | "
+                     f"{pct(row['in_acc'])} | {pct(row['out_acc'])} | {interval(row.get('er'))} | "
+                     f"{' / '.join(shares[k] for k, _ in COMPONENTS)} |")
+    return lines + ["", "Remedies: held-out accuracy (2-fold cross-fitted over the labelled shifted set).", ""]
+
+
+def label_budget_plot(results: dict[str, Any]) -> str | None:
+    """Held-out shifted accuracy against labelled shifted images per class, one line per last-layer remedy (SVG)."""
+    curves = [r for r in remedies(results) if r["applicable"] and r.get("label_budget")]
+    if not curves:
+        return None
+    from ptdiag.report import plots  # matplotlib loads only when a report is drawn
+
+    return plots._styled(_budget_figure)(curves)
+
+
+def _budget_figure(curves: list[dict[str, Any]]) -> str:
+    from matplotlib.figure import Figure
+
+    from ptdiag.report.plots import _MARGINS, PRETRAINED_COLORS, to_svg
+
+    fig = Figure(figsize=(5.2, 3.4))
+    ax = fig.add_subplot()
+    for color, row in zip(PRETRAINED_COLORS, curves, strict=False):
+        points = [p for p in row["label_budget"] if p["shift_acc"] is not None]
+        label = row["base"][:28] + (" + ref." if "reference" in (row.get("variant") or "") else "")
+        ax.plot([p["n_per_class"] for p in points], [100 * p["shift_acc"] for p in points], marker="o", ms=3,
+                color=color, lw=1.3, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled shifted images per class (log scale)")
+    ax.set_ylabel("held-out shifted accuracy (%)")
+    ax.grid(True, color="#dddddd", lw=0.5)
+    ax.legend(fontsize=7, frameon=False)
+    fig.subplots_adjust(**_MARGINS)
+    return to_svg(fig)
