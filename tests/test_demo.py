@@ -38,3 +38,18 @@ def test_demo_table_shows_expected_and_measured_verdicts():
     text = console.export_text()
     assert "dataset-bias" in text and FIXTURE["verdict"]["kind"] in text
     assert "+11.0" in text and "[+8.0, +14.0]" in text and "30.0 % out-of-" in text
+
+
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST not installed (apt-get install "
+                    "dataset-fashion-mnist)")
+def test_generate_only_writes_the_scenario_folders_and_trains_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from ptdiag.cli import app
+
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--generate-only", "--n-reference", "60",
+                                      "--n-shift", "40"])
+    assert result.exit_code == 0, result.output
+    for demo in DEMO_SCENARIOS:
+        assert len(list((tmp_path / "data" / demo.key / "shift").rglob("*.png"))) == 40
+        assert not (tmp_path / demo.key).exists()  # no run folder: nothing was analysed

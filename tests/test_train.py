@@ -63,3 +63,26 @@ def test_linear_probe_head_equals_probe():
     logits = predict(model, data.images, normalize)
     np.testing.assert_allclose(logits, probe.logits(feats), rtol=1e-3, atol=1e-3)
     assert probe.val_acc > 0.9 and probe.C in (0.1, 1.0)
+
+
+def test_device_resident_images_train_and_predict_exactly_like_host_batches():
+    """The accelerator path (images uploaded once, indexed on the device) is the same computation; forced on CPU."""
+    from ptdiag.engine.train import DeviceImages, on_device
+
+    data = _separable(n=96)
+    cpu = torch.device("cpu")
+    assert on_device(data.images, cpu) is data.images  # never on CPU unless forced
+    resident = on_device(data.images, cpu, force=True)
+    assert isinstance(resident, DeviceImages) and len(resident) == 96
+    idx = np.array([3, 1, 7])
+    assert torch.equal(resident[idx], torch.from_numpy(data.images[idx]))
+    weights = []
+    for images in (data.images, resident):
+        torch.manual_seed(0)
+        model = create_baseline(2, width=8)
+        normalize = Normalizer(*normalization(model), cpu)
+        train_model(model, ArraySet(images, data.labels), TrainConfig(epochs=2, lr=3e-3, batch_size=32), normalize)
+        weights.append((model.state_dict(), predict(model, images, normalize)))
+    for key, value in weights[0][0].items():
+        assert torch.equal(value, weights[1][0][key]), key
+    np.testing.assert_array_equal(weights[0][1], weights[1][1])

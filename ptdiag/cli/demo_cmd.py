@@ -25,11 +25,12 @@ def demo_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed for data generation and training.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")] = "auto",
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars.")] = False,
+    generate_only: Annotated[bool, typer.Option("--generate-only", help="Write the scenario folders under OUT/data and stop.")] = False,
 ) -> None:
     """Run the two-scenario demo (dataset bias vs extrapolation) on real images, offline."""
     from ptdiag.cli.analyze_cmd import run_analysis
     from ptdiag.report.html import write_html
-    from ptdiag.scenarios.demo import run_demo
+    from ptdiag.scenarios.demo import generate_demo_data, run_demo
 
     def run(config) -> dict[str, Any]:
         if not quiet:
@@ -39,6 +40,10 @@ def demo_command(
         return results
 
     flags = {"budget": budget, "seed": seed, "device": device}
+    if generate_only:
+        for path in generate_demo_data(out, n_reference=n_reference, n_shift=n_shift, seed=seed):
+            console.print(escape(str(path)))
+        return
     rows = run_demo(out, flags, run, n_reference=n_reference, n_shift=n_shift, seed=seed)
     # Logs and CI (no terminal) default to 80 columns, too narrow for seven columns of intervals.
     wide = console if console.is_terminal else Console(highlight=False, width=max(console.width, 120))

@@ -70,9 +70,42 @@ class Normalizer:
         self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255.0
         self.std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255.0
 
-    def __call__(self, batch: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)
+    def __call__(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
+        if isinstance(batch, torch.Tensor):  # already resident on the device (see `on_device`)
+            x = batch
+        else:
+            x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)
         return channels_last((x.permute(0, 3, 1, 2).float() - self.mean) / self.std)
+
+
+class DeviceImages:
+    """uint8 images uploaded to an accelerator once; indexing with numpy indices returns a device tensor."""
+
+    def __init__(self, images: np.ndarray, device: torch.device):
+        self.tensor = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+        self.device = device
+
+    def __len__(self) -> int:
+        return self.tensor.shape[0]
+
+    def __getitem__(self, idx: np.ndarray) -> torch.Tensor:
+        return self.tensor[torch.from_numpy(np.asarray(idx)).to(self.device)]
+
+
+RESIDENT_SHARE = 0.25  # keep images on the accelerator when they take at most this share of its free memory
+
+
+def on_device(images: np.ndarray, device: torch.device, *, force: bool = False) -> np.ndarray | DeviceImages:
+    """Images resident on a CUDA device when they fit (no host-to-device copy per batch), else unchanged."""
+    if isinstance(images, DeviceImages):
+        return images
+    if not force:
+        if device.type != "cuda":
+            return images
+        free, _total = torch.cuda.mem_get_info(device)
+        if images.nbytes > RESIDENT_SHARE * free:
+            return images
+    return DeviceImages(images, device)
 
 
 def channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -119,6 +152,7 @@ def predict(model: nn.Module, images: np.ndarray, normalize: Normalizer, batch_s
             head: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
     """Outputs of `model` (or `head(model_features)`) for every image, as a float32 array."""
     prepare_model(model, normalize.device).eval()
+    images = on_device(images, normalize.device)
     outs = []
     for idx in _batches(len(images), batch_size, None):
         with _autocast(normalize.device):
@@ -140,9 +174,10 @@ def train_model(
     """Train in place; return {epoch: {set name: predicted labels}} for each epoch in `eval_epochs`."""
     torch.manual_seed(cfg.seed)
     prepare_model(model, normalize.device)
+    images = on_device(train.images, normalize.device)
 
     def inputs(idx: np.ndarray, epoch: int, generator: torch.Generator) -> torch.Tensor:
-        x = normalize(train.images[idx])
+        x = normalize(images[idx])
         return channels_last(augment(x, generator)) if cfg.augment else x
 
     def after_epoch(epoch: int) -> None:

@@ -40,6 +40,12 @@ class DemoRow:
     results: dict[str, Any]
 
 
+def generate_demo_data(out: Path, n_reference: int = 4000, n_shift: int = 2000, seed: int = 0) -> list[Path]:
+    """Write (or reuse) each demo scenario's ImageFolder pair under `out/data/`; return the scenario folders."""
+    return [get_scenario(d.scenario).generate(out / "data" / d.key, n_reference=n_reference, n_shift=n_shift,
+                                              seed=seed, **d.params).root for d in DEMO_SCENARIOS]
+
+
 def run_demo(out: Path, base_flags: dict[str, Any], run: Callable[[AnalyzeConfig], dict[str, Any]],
              n_reference: int = 4000, n_shift: int = 2000, seed: int = 0) -> list[DemoRow]:
     """Generate each scenario's ImageFolder pair under `out/data/`, analyze it into `out/<key>/`."""
