@@ -43,26 +43,29 @@ def recovered(row: dict[str, Any]) -> dict[str, str]:
 
 
 def terminal_table(results: dict[str, Any], compact: bool = False) -> Table | Text:
-    """Rich table: one row per remedy (accuracy per split, ER, recovered shares), notes for skipped ones."""
+    """Rich table, one row per remedy: accuracy, ER, share of each gap component recovered; skipped ones say why.
+
+    In/out-of-support accuracies and ER_in/ER_out are in results.json and the HTML report (the terminal is narrow).
+    """
     rows = remedies(results)
     if not rows:
         return Text(results.get("remedies_note") or "No remedies in these results.", style="dim")
     table = Table(box=None, pad_edge=False, header_style="bold")
-    columns = ["remedy", "base", "ref", "shift", "in", "out"] + ([] if compact else ["ER", "ER_in", "ER_out"])
-    columns += ["recovers (gap)"] if compact else [f"recovers ({label})" for _, label in COMPONENTS]
+    table.add_column("remedy (base)", overflow="fold", ratio=1)
+    columns = ["shift", "recovers gap"] if compact else ["ref", "shift", "ER", "gap", "bias", "extrap."]
     for col in columns:
-        table.add_column(col, justify="left" if col in ("remedy", "base") else "right", overflow="fold")
+        table.add_column(col, justify="right", no_wrap=True)
     for row in rows:
+        name = Text(f"{what(row)} ({row['base']})")
         if not row["applicable"]:
-            table.add_row(Text(what(row)), Text(row["base"]), Text(row["note"], style="dim"))
+            name.append(f"\n{row['note']}", style="dim")
+            table.add_row(name, *([""] * len(columns)))
             continue
-        cells = [what(row), row["base"], pct(row["ref_acc"]), pct(row["shift_acc"]), pct(row["in_acc"]),
-                 pct(row["out_acc"])]
-        if not compact:
-            cells += [interval(row.get(k)) for k in ("er", "er_in", "er_out")]
         shares = recovered(row)
-        cells += [shares["gap"]] if compact else [shares[k] for k, _ in COMPONENTS]
-        table.add_row(*(Text(c) for c in cells))
+        cells = ([pct(row["shift_acc"]), shares["gap"]] if compact else
+                 [pct(row["ref_acc"]), pct(row["shift_acc"]), interval(row.get("er")),
+                  *(shares[k] for k, _ in COMPONENTS)])
+        table.add_row(name, *(Text(c) for c in cells))
     return table
 
 

@@ -18,6 +18,7 @@ from ptdiag.report._format import (
     DASH,
     SPLIT_LABELS,
     VERDICT_MEANINGS,
+    effect_text,
     interval,
     key_numbers,
     number,
@@ -48,7 +49,7 @@ def render_terminal(results: dict[str, Any], console: Console, source: str | Non
         ("Effective robustness of pre-trained models (accuracy points, 95 % interval)", er_table(results)),
         ("Support split (in-support vs out-of-support shifted images)", support_table(results)),
         ("Gap decomposition (accuracy points)", decomposition_table(results)),
-        *([("Measured remedies (held-out; accuracy, ER in points, share of each gap component recovered)",
+        *([("Measured remedies (held-out; ER in points; share of each baseline gap component recovered)",
             remedies_view.terminal_table(results))] if "remedies" in results else []),
         ("Warnings", warnings_text(results)),
         ("Run", run_text(results)),
@@ -190,8 +191,12 @@ def er_table(results: dict[str, Any], compact: bool = False) -> RenderableType:
         extras = [f"strategy {model['strategy']}, lr {DASH if model.get('lr') is None else format(model['lr'], 'g')}"]
         if model.get("er_bootstrap"):
             extras.append(f"bootstrap ER {interval(model['er_bootstrap'])}")
+        measured = {k: v for k, v in (model.get("recovered") or {}).items() if v}
+        if measured:  # schema 2: share of each gap component recovered, with its interval
+            extras.append("recovers " + ", ".join(f"{effect_text(v, 'share')} of the {k} gap"
+                                                  for k, v in measured.items()))
         recovered = {k: v for k, v in (model.get("share_recovered") or {}).items() if v is not None}
-        if recovered:
+        if recovered and not measured:
             extras.append(
                 "share of the baseline drop recovered: "
                 + ", ".join(f"{SPLIT_LABELS.get(k, k)} {pct(v, 0)}" for k, v in recovered.items())

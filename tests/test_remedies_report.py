@@ -1,0 +1,116 @@
+"""The remedies section of results.json through the schema, the gate, `ptdiag check` and every renderer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _reporting import HOSTILE, console_text, fixed_console, fixture, write_run
+from typer.testing import CliRunner
+
+from ptdiag.cli import app
+from ptdiag.config import resolve_config
+from ptdiag.engine.remedy_stage import _skip_reason, remedy_specs
+from ptdiag.errors import ResultsError
+from ptdiag.remedies.summary import remedy_row
+from ptdiag.report.gate import run_gate
+from ptdiag.report.html import render_html
+from ptdiag.report.markdown import render_markdown
+from ptdiag.report.terminal import render_summary, render_terminal
+from ptdiag.schema import validate_results
+
+
+def _interval(mid: float, half: float = 0.1) -> dict[str, float]:
+    return {"lower": mid - half, "mid": mid, "upper": mid + half}
+
+
+def _rows(name: str = "lite0/last-layer", gap: float | None = 0.78) -> list[dict]:
+    dfr = dict(name=name, method="last-layer", data="labelled-shift", variant="shift-only", base=name.split("/")[0],
+               base_kind="pretrained", held_out=True, applicable=True, note="2-fold cross-fitted",
+               n_shift_labelled=200)
+    acc = {"ref_acc": 0.9, "shift_acc": 0.8, "in_acc": 0.82, "out_acc": 0.7}
+    scored = {"er": _interval(0.05), "er_in": _interval(0.06), "er_out": None,
+              "recovered": {"gap": _interval(gap) if gap is not None else None, "bias": _interval(0.7),
+                            "extrapolation": None}}
+    budget = [{"n_per_class": 5, "shift_acc": 0.7, "in_acc": 0.72, "out_acc": 0.6},
+              {"n_per_class": 10, "shift_acc": 0.76, "in_acc": 0.78, "out_acc": 0.65}]
+    reweight = dict(dfr, name="lite0/reweight", method="reweight", data="reference-reweighted",
+                    variant="reference-only", applicable=False,
+                    note="not applicable: reweighting cannot reach inputs the reference never shows")
+    return [remedy_row(dfr, acc, budget, scored), remedy_row(reweight, acc, None, None)]
+
+
+def _results(**kwargs) -> dict:
+    results = fixture("basic")
+    results["remedies"] = _rows(**kwargs)
+    return results
+
+
+def test_schema_accepts_the_contract_and_rejects_a_broken_row():
+    validate_results(_results())
+    broken = _results()
+    del broken["remedies"][0]["label_budget"]  # required for last-layer remedies
+    with pytest.raises(ResultsError, match="remedies"):
+        validate_results(broken)
+    broken = _results()
+    broken["remedies"][0]["method"] = "magic"
+    with pytest.raises(ResultsError, match="remedies"):
+        validate_results(broken)
+
+
+@pytest.mark.parametrize(("threshold", "status"), [(50.0, "PASS"), (90.0, "FAIL")])
+def test_gate_min_remedy_recovery(threshold, status):
+    gate = run_gate(_results(), min_remedy_recovery=threshold)
+    check = next(c for c in gate.checks if c.name == "remedy-recovery")
+    assert check.status == status and "78 % [68, 88]" in check.message and "lite0/last-layer" in check.message
+    assert gate.exit_code == (0 if status == "PASS" else 1)
+
+
+def test_gate_warns_when_no_recovery_was_measured():
+    for results in (_results(gap=None), fixture("basic")):
+        check = next(c for c in run_gate(results, min_remedy_recovery=10).checks if c.name == "remedy-recovery")
+        assert check.status == "WARN"
+
+
+def test_check_cli_min_remedy_recovery(tmp_path):
+    run = write_run(tmp_path / "run", _results())
+    runner = CliRunner()
+    passed = runner.invoke(app, ["check", str(run), "--min-remedy-recovery", "50"])
+    failed = runner.invoke(app, ["check", str(run), "--min-remedy-recovery", "95"])
+    bad = runner.invoke(app, ["check", str(run), "--min-remedy-recovery", "150"])
+    assert passed.exit_code == 0 and "remedy-recovery" in passed.output
+    assert failed.exit_code == 1 and "FAIL" in failed.output
+    assert bad.exit_code == 2
+
+
+def test_renderers_show_remedies_and_escape_user_strings():
+    results = _results(name=f"{HOSTILE}/last-layer")
+    html = render_html(results)
+    assert HOSTILE not in html and "&lt;script&gt;" in html
+    assert 'id="remedies"' in html and 'id="label-budget"' in html and "78% [68, 88]" in html
+    assert "reweighting cannot reach inputs the reference never shows" in html
+    markdown = render_markdown(results)
+    assert HOSTILE not in markdown and "78% [68, 88]" in markdown
+    for render in (render_terminal, render_summary):
+        console = fixed_console()
+        render(results, console)
+        text = console_text(console)
+        assert "last-layer retraining on 200 labelled" in text and "78% [68, 88]" in text
+        assert "reweighting cannot reach" in text
+
+
+def test_results_without_remedies_render_as_before():
+    console = fixed_console()
+    render_terminal(fixture("basic"), console)
+    assert "remedies" not in console_text(console).lower()
+    assert "Remedies were not measured in this run." in render_html(fixture("basic"))
+
+
+def test_no_remedies_flag_plans_no_job():
+    config = resolve_config({"train": "a", "shift": "b", "remedies": False})
+    assert config.remedies is False and remedy_specs(config, None, [], [], []) == []  # never touches the run
+
+
+def test_tiny_shifted_set_gets_a_clear_skip_reason():
+    reason = _skip_reason(np.array([0, 1, 2]), n_classes=10)
+    assert reason is not None and "only 3 labelled shifted images for 10 classes" in reason
+    assert _skip_reason(np.repeat(np.arange(10), 3), n_classes=10) is None
