@@ -94,7 +94,7 @@ def test_renderers_show_remedies_and_escape_user_strings():
         console = fixed_console()
         render(results, console)
         text = console_text(console)
-        assert "last-layer retraining on 200 labelled" in text and "78% [68, 88]" in text
+        assert "last-layer retraining on 200" in text and "78% [68, 88]" in text
         assert "reweighting cannot reach" in text
 
 
