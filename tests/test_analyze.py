@@ -170,3 +170,23 @@ def test_save_checkpoints_writes_weights_only_loadable_files(tiny_pair, tmp_path
     assert len(files) == 1  # one LP-FT learning rate in TINY
     state = torch.load(files[0], map_location="cpu", weights_only=True)
     assert "classifier.weight" in state and state["classifier.weight"].shape[0] == 4
+
+
+def test_remedies_are_measured_held_out_and_exported(finished_run):
+    out, _ = finished_run
+    results = json.loads((out / "results.json").read_text())
+    rows = {r["name"]: r for r in results["remedies"]}
+    assert {r["method"] for r in rows.values()} == {"last-layer", "reweight"}
+    assert all(r["held_out"] for r in rows.values())
+    for row in rows.values():
+        assert (row["shift_acc"] is None) == (not row["applicable"]) and row["note"]
+    table = pd.read_parquet(out / "predictions.parquet")
+    remedy = table[(table["kind"] == "remedy") & (table["set"] == "shift")]
+    n_shift = results["data"]["shift"]["n"]
+    for name, rows_of in remedy.groupby("model"):
+        assert rows[name]["applicable"]
+        assert sorted(rows_of["example_id"]) == list(range(n_shift))  # one held-out prediction per example
+        assert set(rows_of["remedy_fold"]) <= {0, 1}
+        assert rows_of["correct"].mean() == pytest.approx(rows[name]["shift_acc"])
+    weights = table[table["kind"] == "remedy-weight"]
+    assert len(weights) == results["data"]["split"]["train"] and weights["weight"].mean() == pytest.approx(1.0, 1e-3)
