@@ -113,7 +113,34 @@ def key_numbers(results: dict[str, Any]) -> list[tuple[str, str]]:
         )
     else:
         rows.append(("Support split", "not available"))
+    rows += verdict_numbers(results["verdict"])
     return rows
+
+
+def verdict_numbers(verdict: dict[str, Any]) -> list[tuple[str, str]]:
+    """Schema 2: confidence as stability, the pooled candidates, and each effect with its three-way class."""
+    rows: list[tuple[str, str]] = []
+    if verdict.get("stability") is not None:
+        rows.append(("Confidence", f"{verdict['confidence']}: the same kind in {100 * verdict['stability']:.0f}% of "
+                                   "resamples"))
+    if verdict.get("decided_on"):
+        rows.append(("Decided on", ", ".join(verdict["decided_on"])))
+    effects = verdict.get("effects") or {}
+    labels = (("pooled_gap", "Pooled gap", "points"), ("remaining_bias", "Bias left after pre-training", "points"),
+              ("share_bias", "Share of the bias gap pre-training recovers", "share"),
+              ("share_extrapolation", "Share of the extrapolation gap pre-training recovers", "share"))
+    for key, label, unit in labels:
+        effect = effects.get(key)
+        if effect:
+            rows.append((label, f"{effect_text(effect, unit)} ({effect.get('class', '?')})"))
+    return rows
+
+
+def effect_text(effect: dict[str, Any], unit: str = "points") -> str:
+    """'+3.1 [+0.4, +5.9] points' or '30% [0, 60]'."""
+    if unit == "share":
+        return f"{100 * effect['mid']:.0f}% [{100 * effect['lower']:.0f}, {100 * effect['upper']:.0f}]"
+    return f"{100 * effect['mid']:+.1f} [{100 * effect['lower']:+.1f}, {100 * effect['upper']:+.1f}] points"
 
 
 def _pts_or_dash(value: float | None) -> str:

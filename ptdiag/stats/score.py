@@ -138,7 +138,8 @@ def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsCon
     evidence = [_evidence(groups[i], quantities[i], bands[i], decided[k], config) for k, i in enumerate(cands)]
     chosen = [i for k, i in enumerate(cands) if decided[k]]
     pooled = _pooled(groups, chosen, reps, bands, config) if chosen else None
-    pooled_gap = percentile_interval(reps.pooled_gap, level)
+    # An equivalence test (TOST) at level α uses the 1 − 2α interval: 90 % for the default 95 %.
+    pooled_gap = percentile_interval(reps.pooled_gap, 2 * level - 1)
     checks = sections.checks(baselines, groups, design, reps, fits, support, vcfg, config.bootstrap)
     split_args = _split_args(support)
     inputs = VerdictInputs(pooled=pooled, candidates=evidence, pooled_gap=pooled_gap,
@@ -293,7 +294,7 @@ def _pooled(groups: list[Group], chosen: list[int], reps: Replicates, bands: lis
     beyond = {}
     for split in SPLITS:
         er = q.get(f"er_{split}")
-        widths = [bands[i][split]["half_width"] for i in chosen if split in bands[i]]
+        widths = [bands[i][split]["scatter"] for i in chosen if split in bands[i]]  # as per candidate
         beyond[split] = er is not None and bool(widths) and abs(er.mid) > float(np.mean(widths))
     name = ", ".join(groups[i].name for i in chosen)
     ref = q["ref"].mid if q.get("ref") else 0.0

@@ -127,7 +127,8 @@ def _extrapolation_distance(fit: dict[str, Any] | None, ref: float, scale: str) 
 
 def prediction_bands(reps: Replicates, g: int, scale: str, level: float) -> dict[str, dict[str, Any]]:
     """Per split: half-width (accuracy) of the baselines' prediction band at the candidate's reference accuracy
-    (line uncertainty from the replicates plus one model's residual scatter), and whether ER lies beyond it."""
+    (line uncertainty from the replicates plus one model's residual scatter), its scatter part, and whether ER
+    lies beyond the scatter (`beyond`, used by the verdict) and inside the whole band (`inside_band`, reported)."""
     z = float(stats.norm.ppf(0.5 + level / 2))
     out: dict[str, dict[str, Any]] = {}
     for split in ("shift", "in_support", "out_of_support"):
@@ -140,9 +141,13 @@ def prediction_bands(reps: Replicates, g: int, scale: str, level: float) -> dict
         density = stats.norm.pdf(stats.norm.ppf(p)) if scale == "probit" else p * (1 - p)
         scatter = reps.residual_sd.get(split, np.nan) * density
         var_line = float(np.var(line)) if line.size > 1 else 0.0
-        half = z * float(np.sqrt(var_line + (scatter if np.isfinite(scatter) else 0.0) ** 2))
+        scatter = z * (scatter if np.isfinite(scatter) else 0.0)
+        half = float(np.sqrt(z**2 * var_line + scatter**2))
         er = float(reps.values[f"er_{split}"][0, g])
-        out[split] = {"half_width": half, "beyond": bool(abs(er) > half)}
+        # The ER interval already carries the line's own uncertainty; beyond that, the candidate must lie outside
+        # the scatter of single from-scratch models around the line to be credited with an effect.
+        out[split] = {"half_width": half, "scatter": float(scatter), "beyond": bool(abs(er) > scatter),
+                      "inside_band": bool(abs(er) <= half)}
     return out
 
 
