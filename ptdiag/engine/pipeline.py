@@ -120,7 +120,7 @@ def analyze(config: AnalyzeConfig, run_dir: Path, progress: Progress | None = No
     if support is None:
         results.setdefault("warnings", []).append("the support split could not run (see ptdiag.log): the gap is "
                                                   "not decomposed into bias and extrapolation")
-    write_predictions(run_dir, ctx, evals, support_out, extra=remedy_frames(ctx, remedy_out))
+    write_predictions(run_dir, ctx, evals, support_out, extra=remedy_frames(ctx, remedy_out, support))
     write_json_atomic(run_dir / "results.json", validate_results(results))
     return results
 

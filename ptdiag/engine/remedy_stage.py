@@ -194,16 +194,17 @@ def attach_remedies(results: dict[str, Any], rows: list[dict[str, Any]], enabled
         line for line in measured if line not in verdict["recommendations"]]
 
 
-def remedy_frames(ctx: Context, out: JobOutput | None) -> list[pd.DataFrame]:
-    """predictions.parquet rows: held-out remedy predictions (with the fold that scored them) and the weights."""
+def remedy_frames(ctx: Context, out: JobOutput | None, support: SupportSplit | None) -> list[pd.DataFrame]:
+    """predictions.parquet rows: applicable remedies' held-out predictions (with the fold that scored them) and the
+    reference training weights (exported even when reweighting does not apply: results.json says why)."""
     if out is None:
         return []
     data, pair = ctx.data, ctx.data.pair
     test_paths = [str(pair.reference.paths[data.ref_index[i]]) for i in data.split["test"]]
     shift_paths = [str(pair.shift.paths[j]) for j in data.shift_index]
     frames = []
-    for i, d in enumerate(out.meta["remedies"]):
-        if f"r{i}_shift" not in out.arrays:
+    for i, d in enumerate(descriptors(out, support)):
+        if f"r{i}_shift" not in out.arrays or not d["applicable"]:
             continue
         for set_name, split, paths, labels, pred, fold in (
             ("reference", "test", test_paths, data.part("test").labels, out.arrays[f"r{i}_test"],
