@@ -202,20 +202,21 @@ def remedy_frames(ctx: Context, out: JobOutput | None, support: SupportSplit | N
     data, pair = ctx.data, ctx.data.pair
     test_paths = [str(pair.reference.paths[data.ref_index[i]]) for i in data.split["test"]]
     shift_paths = [str(pair.shift.paths[j]) for j in data.shift_index]
+    rho = support.rho_shift if support is not None else np.full(len(shift_paths), np.nan)
     frames = []
     for i, d in enumerate(descriptors(out, support)):
         if f"r{i}_shift" not in out.arrays or not d["applicable"]:
             continue
-        for set_name, split, paths, labels, pred, fold in (
+        for set_name, split, paths, labels, pred, fold, ratio in (
             ("reference", "test", test_paths, data.part("test").labels, out.arrays[f"r{i}_test"],
-             np.arange(len(test_paths)) % d["folds"]),
+             np.arange(len(test_paths)) % d["folds"], np.full(len(test_paths), np.nan)),
             ("shift", "shift", shift_paths, data.shift.labels, out.arrays[f"r{i}_shift"],
-             out.arrays[f"r{i}_scored_by"]),
+             out.arrays[f"r{i}_scored_by"], rho),
         ):
             frames.append(pd.DataFrame({"model": d["name"], "kind": "remedy", "seed": None,
                                         "example_id": np.arange(len(paths)), "path": paths, "set": set_name,
                                         "split": split, "label": labels, "prediction": pred, "correct": pred == labels,
-                                        "remedy_fold": pd.array(fold, dtype="Int16")}))
+                                        "density_ratio": ratio, "remedy_fold": pd.array(fold, dtype="Int16")}))
     if "weights" in out.arrays:
         name = next(d["name"] for d in out.meta["remedies"] if d["method"] == "reweight")
         train = data.split["train"]
