@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ptdiag._io import write_json_atomic
+from ptdiag.data.diskarray import DiskImages
 from ptdiag.data.sources import ImageSource
 from ptdiag.errors import DataError, ResourceError
 
@@ -373,6 +374,14 @@ class DecodeCache:
         ``hashes`` are the content hashes from the scan (``ImageSet.hashes``); a file whose bytes changed since
         then, or that can no longer be decoded, raises DataError.
         """
+        return self._gather(self._locate(paths, hashes, size), size)
+
+    def open(self, paths: Sequence[Path], hashes: Sequence[str], size: int) -> DiskImages:
+        """Like ``load``, but the images stay on disk: a ``DiskImages`` over the cache's chunk rows, read by batch."""
+        return DiskImages.from_locations(self._locate(paths, hashes, size), (size, size, 3))
+
+    def _locate(self, paths: Sequence[Path], hashes: Sequence[str], size: int) -> list[tuple[Path, int]]:
+        """The (chunk file, row) of each image at ``size``, decoding (once) any that are missing."""
         if len(paths) != len(hashes):
             raise ValueError(f"got {len(paths)} paths but {len(hashes)} hashes")
         rows = _Index(self.root).rows.get(size, {})
@@ -385,7 +394,7 @@ class DecodeCache:
                 if result.hash != hashes[i]:
                     raise DataError(f"file changed since it was scanned: {paths[i]}", hint="rerun the command")
             rows = _Index(self.root).rows[size]
-        return self._gather([rows[digest] for digest in hashes], size)
+        return [rows[digest] for digest in hashes]
 
     @staticmethod
     def _gather(locations: list[tuple[Path, int]], size: int) -> np.ndarray:

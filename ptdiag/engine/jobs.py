@@ -3,13 +3,13 @@
 A job is a `JobSpec` (stage, name, JSON-able params) plus a module-level function `fn(spec, context) -> JobOutput`.
 Its key hashes the spec with the data fingerprint, so a finished job is found again on rerun and skipped; results
 are written atomically, so an interrupted run resumes with nothing lost. `LocalExecutor` runs jobs in this process;
-a distributed executor only needs the same `run(jobs, fn, context)` signature and the shared `JobStore`.
+`ptdiag.engine.executors.RayExecutor` runs them on a Ray cluster with the same `JobStore`. `prefetch` lets an
+executor start jobs whose results are collected by a later `run` (independent stages overlap); locally it does nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import time
@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ptdiag._io import write_bytes_atomic, write_json_atomic
+from ptdiag._io import atomic_write, write_json_atomic
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,8 @@ class JobStore:
         return JobOutput(record["meta"], arrays, seconds=record.get("seconds", 0.0), cached=True)
 
     def save(self, spec: JobSpec, output: JobOutput) -> None:
-        if output.arrays:
-            buf = io.BytesIO()
-            np.savez(buf, **output.arrays)
-            write_bytes_atomic(self.path(spec, ".npz"), buf.getvalue())
+        if output.arrays:  # streamed to the file: no second copy of large arrays (features) in memory
+            atomic_write(self.path(spec, ".npz"), lambda fh: np.savez(fh, **output.arrays), mode="wb")
         record = {"stage": spec.stage, "name": spec.name, "params": spec.params, "data": self.fingerprint,
                   "seconds": output.seconds, "has_arrays": bool(output.arrays), "meta": output.meta}
         write_json_atomic(self.path(spec, ".json"), record)
@@ -83,6 +81,8 @@ JobFn = Callable[[JobSpec, Any], JobOutput]
 class Executor(Protocol):
     def run(self, jobs: Sequence[JobSpec], fn: JobFn, context: Any) -> list[JobOutput]: ...
 
+    def prefetch(self, jobs: Sequence[JobSpec], fn: JobFn, context: Any) -> None: ...
+
 
 class LocalExecutor:
     """Run jobs one after another in this process, skipping those with a result file."""
@@ -90,6 +90,9 @@ class LocalExecutor:
     def __init__(self, store: JobStore, on_job: Callable[[JobSpec, JobOutput], None] | None = None):
         self.store = store
         self.on_job = on_job
+
+    def prefetch(self, jobs: Sequence[JobSpec], fn: JobFn, context: Any) -> None:
+        """Nothing to start ahead: `run` does the work in order."""
 
     def run(self, jobs: Sequence[JobSpec], fn: JobFn, context: Any) -> list[JobOutput]:
         outputs = []

@@ -13,6 +13,7 @@ import torch
 
 from ptdiag.config import AnalyzeConfig
 from ptdiag.data.decode_cache import DecodeCache
+from ptdiag.data.diskarray import DiskImages, write_npy
 from ptdiag.data.ingest import DatasetPair, load_pair
 from ptdiag.data.splits import load_or_create_split
 from ptdiag.engine.jobs import JobOutput
@@ -24,7 +25,11 @@ Progress = Callable[[str, Any], None]  # (event, payload) — the CLI turns even
 
 @dataclass
 class RunData:
-    """The analysed images in memory (uint8, at the pre-trained resolution) and how they were chosen."""
+    """The analysed images (uint8, at the pre-trained resolution) and how they were chosen.
+
+    Images are `DiskImages` over the decode cache (read by batch, never loaded whole; they pickle as file rows, so
+    jobs on other machines reopen them); resized copies for the baselines are written under `arrays_dir`.
+    """
 
     pair: DatasetPair
     ref_index: np.ndarray  # indices into pair.reference (the subsample analysed)
@@ -33,6 +38,7 @@ class RunData:
     reference: ArraySet
     shift: ArraySet
     fingerprint: str
+    arrays_dir: Path | None = None  # where resized copies go (the run dir's arrays/); None: kept in memory
     _resized: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     _parts: dict[tuple[str, int | None], ArraySet] = field(default_factory=dict)
 
@@ -45,15 +51,31 @@ class RunData:
                 self._parts[key] = ArraySet(shift_images, self.shift.labels)
             else:
                 idx = self.split[name]
-                self._parts[key] = ArraySet(ref_images[idx], self.reference.labels[idx])
+                self._parts[key] = ArraySet(take_rows(ref_images, idx), self.reference.labels[idx])
         return self._parts[key]
 
     def at_size(self, size: int | None) -> tuple[np.ndarray, np.ndarray]:
         if size is None or size == self.reference.images.shape[1]:
             return self.reference.images, self.shift.images
         if size not in self._resized:
-            self._resized[size] = (resize_images(self.reference.images, size), resize_images(self.shift.images, size))
+            self._resized[size] = (self._resize(self.reference.images, size, "reference"),
+                                   self._resize(self.shift.images, size, "shift"))
         return self._resized[size]
+
+    def _resize(self, images, size: int, name: str):
+        """`images` at `size` px: in memory, or written once to `arrays_dir` in blocks and read back lazily."""
+        if self.arrays_dir is None or not isinstance(images, DiskImages):
+            return resize_images(np.asarray(images), size)
+        path = self.arrays_dir / f"{name}-{self.fingerprint}-{images.shape[1]}to{size}px.npy"
+        if not path.exists():
+            blocks = (resize_images(images[i:i + 1024], size) for i in range(0, len(images), 1024))
+            write_npy(path, blocks, (len(images), size, size, 3))
+        return DiskImages.open(path)
+
+
+def take_rows(images, index: np.ndarray):
+    """`images[index]`, lazily when the images are on disk (nothing is read until a batch is)."""
+    return images.rows(index) if isinstance(images, DiskImages) else images[index]
 
 
 @dataclass
@@ -108,13 +130,16 @@ def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> Ru
     split = load_or_create_split(run_dir / "split.json", labels, fingerprint=subsample_fp, val=config.val_fraction,
                                  test=config.test_fraction, seed=config.seed, manifest_splits=manifest)
     progress("stage", "decode")
-    ref_images = cache.load([pair.reference.paths[i] for i in ref_index],
+    ref_images = cache.open([pair.reference.paths[i] for i in ref_index],
                             [pair.reference.hashes[i] for i in ref_index], config.image_size)
-    shift_images = cache.load([pair.shift.paths[i] for i in shift_index],
+    shift_images = cache.open([pair.shift.paths[i] for i in shift_index],
                               [pair.shift.hashes[i] for i in shift_index], config.image_size)
     digest = hashlib.sha256()
     for part in (pair.reference.fingerprint, pair.shift.fingerprint, ref_index, shift_index,
                  *(split[k] for k in sorted(split))):
         digest.update(part.tobytes() if isinstance(part, np.ndarray) else str(part).encode())
-    return RunData(pair, ref_index, shift_index, split, ArraySet(np.asarray(ref_images), labels),
-                   ArraySet(np.asarray(shift_images), pair.shift.labels[shift_index]), digest.hexdigest()[:16])
+    data = RunData(pair, ref_index, shift_index, split, ArraySet(ref_images, labels),
+                   ArraySet(shift_images, pair.shift.labels[shift_index]), digest.hexdigest()[:16],
+                   arrays_dir=run_dir / "arrays")
+    data.at_size(config.baseline_image_size)  # resized once here, not by each (possibly remote) baseline job
+    return data

@@ -19,8 +19,8 @@ from ptdiag.config import AnalyzeConfig
 from ptdiag.engine.features import extract_features, fit_linear_probe, load_head
 from ptdiag.engine.jobs import JobOutput, JobSpec
 from ptdiag.engine.models import BackboneSpec, create_baseline, create_pretrained, normalization
-from ptdiag.engine.rundata import Context
-from ptdiag.engine.train import Normalizer, TrainConfig, predict, train_model
+from ptdiag.engine.rundata import Context, take_rows
+from ptdiag.engine.train import ArraySet, Normalizer, TrainConfig, predict, train_model
 from ptdiag.errors import ResourceError
 from ptdiag.stats.support import SupportConfig, SupportSplit, estimate_support
 
@@ -55,7 +55,8 @@ def run_baseline(spec: JobSpec, ctx: Context) -> JobOutput:
     train = data.part("train", p["image_size"])
     rng = np.random.default_rng(p["seed_base"] * 1000 + p["seed"])
     n_keep = max(len(np.unique(train.labels)), int(round(p["fraction"] * len(train))))
-    train = train.subset(np.sort(rng.permutation(len(train))[:n_keep]))
+    keep = np.sort(rng.permutation(len(train))[:n_keep])
+    train = ArraySet(take_rows(train.images, keep), train.labels[keep])  # lazy on disk: no copy of the subset
     torch.manual_seed(p["seed_base"] * 1000 + p["seed"])  # init depends on the job alone, not on earlier jobs
     model = create_baseline(len(data.pair.classes), arch=p["arch"], width=p["width"] or 32)
     normalize = Normalizer(*normalization(model), ctx.device)
@@ -106,12 +107,23 @@ def run_features(spec: JobSpec, ctx: Context) -> JobOutput:
     model = create_pretrained(BackboneSpec(p["model"], p["weights"]), len(ctx.data.pair.classes))
     normalize = Normalizer(*normalization(model), ctx.device)
     ctx.progress("job_steps", 2)
-    ref = extract_features(model, ctx.data.reference.images, normalize)
+    ref = features_in_blocks(model, ctx.data.reference.images, normalize)
     ctx.progress("job_advance", 1)
-    shift = extract_features(model, ctx.data.shift.images, normalize)
+    shift = features_in_blocks(model, ctx.data.shift.images, normalize)
     ctx.progress("job_advance", 1)
-    arrays = {"reference": ref.astype(np.float16), "shift": shift.astype(np.float16)}
-    return JobOutput({"dim": int(ref.shape[1])}, arrays)
+    return JobOutput({"dim": int(ref.shape[1])}, {"reference": ref, "shift": shift})
+
+
+def features_in_blocks(model, images, normalize: Normalizer, block: int = 2048) -> np.ndarray:
+    """`extract_features` as float16, a block of images at a time: memory holds one block, not every image's
+    float32 features. Blocks are a multiple of its 256-image batch, so the batches (and numbers) are unchanged."""
+    out: np.ndarray | None = None
+    for start in range(0, len(images), block):
+        part = extract_features(model, take_rows(images, np.arange(start, min(start + block, len(images)))), normalize)
+        if out is None:
+            out = np.empty((len(images), part.shape[1]), dtype=np.float16)
+        out[start:start + len(part)] = part
+    return out if out is not None else np.zeros((0, 0), dtype=np.float16)
 
 
 def run_probe(spec: JobSpec, ctx: Context) -> JobOutput:
