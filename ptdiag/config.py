@@ -81,6 +81,8 @@ class AnalyzeConfig:
     device: str = "auto"
     fail_on: tuple[str, ...] = ()
     save_checkpoints: bool = False
+    executor: str = "local"  # local | ray (ptdiag.engine.executors)
+    ray_address: str | None = None  # Ray cluster to join; default $RAY_ADDRESS, else a local Ray instance
     remedies: bool = True  # measure last-layer retraining and reweighting next to pre-training (issue 12)
 
     def validate(self) -> AnalyzeConfig:
@@ -107,6 +109,8 @@ class AnalyzeConfig:
             raise UsageError("--weights: give one file per --model (same order)")
         if not 0 <= self.material_points <= 100 or not 0 <= self.material_share <= 1 or not 0 <= self.min_r2 <= 1:
             raise UsageError("--material-points must be in [0, 100], --material-share and --min-r2 in [0, 1]")
+        if self.executor not in ("local", "ray"):
+            raise UsageError(f"--executor must be local or ray. Got {self.executor!r}.")
         if self.folds < 2:
             raise UsageError("--folds must be at least 2")
         return self
@@ -122,7 +126,7 @@ class AnalyzeConfig:
 
 # Settings that do not change an analysis' numbers: where it is written, its name, the gate, and the device (jobs
 # are not keyed on it either).
-_NOT_RESULT_DECIDING = ("out", "name", "fail_on", "device")
+_NOT_RESULT_DECIDING = ("out", "name", "fail_on", "device", "executor", "ray_address")
 
 
 def result_identity(settings: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,8 @@ import torch
 from ptdiag import __version__
 from ptdiag._io import write_json_atomic
 from ptdiag.config import AnalyzeConfig, result_identity
-from ptdiag.engine.jobs import JobOutput, JobSpec, JobStore, LocalExecutor
+from ptdiag.engine.executors import make_executor
+from ptdiag.engine.jobs import JobOutput, JobSpec, JobStore
 from ptdiag.engine.models import pick_device
 from ptdiag.engine.remedy_stage import (
     attach_remedies,
@@ -70,7 +71,7 @@ def analyze(config: AnalyzeConfig, run_dir: Path, progress: Progress | None = No
     ctx = Context(config, data, device, progress,
                   checkpoint_dir=run_dir / "checkpoints" if config.save_checkpoints else None)
     store = JobStore(run_dir / "jobs", data.fingerprint)
-    executor = LocalExecutor(store, on_job=lambda spec, out: progress("job_done", (spec, out)))
+    executor = make_executor(config, run_dir, store, on_job=lambda spec, out: progress("job_done", (spec, out)))
 
     def stage(name: str, jobs: list[JobSpec], fn) -> list[JobOutput]:
         start = time.perf_counter()
@@ -86,16 +87,20 @@ def analyze(config: AnalyzeConfig, run_dir: Path, progress: Progress | None = No
         return outputs
 
     base_specs = baseline_jobs(config)
-    base_outputs = stage("baselines", base_specs, run_baseline)
+    executor.prefetch(base_specs, run_baseline, ctx)  # Ray: baselines train alongside the pre-trained stages
     feat_specs = feature_jobs(config)
     for spec, out in zip(feat_specs, stage("features", feat_specs, run_features), strict=True):
         ctx.features[spec.name] = out
-    evals = _baseline_evals(ctx, base_specs, base_outputs)
-    evals += _pretrained_evals(ctx, stage)
     support_spec = JobSpec("support", feat_specs[0].name,
                            dict(backbone=feat_specs[0].name, features=feat_specs[0].key(data.fingerprint),
                                 folds=config.folds, seed=config.seed, max_reference=config.support_max_reference,
                                 assignments=SupportConfig.assignments))
+    executor.prefetch([support_spec], run_support, ctx)  # the support split needs only the features
+    pretrained = _pretrained_evals(ctx, stage)
+    base_outputs = stage("baselines", base_specs, run_baseline)
+    evals = _baseline_evals(ctx, base_specs, base_outputs) + pretrained
+    # add_eval appended the baselines' predictions last: move them first, in the order of `evals`
+    ctx.predictions[:] = ctx.predictions[len(pretrained):] + ctx.predictions[:len(pretrained)]
     try:
         support_out = stage("support", [support_spec], run_support)[0]
         support = support_from_job(support_out).at_epsilon(config.epsilon)  # ε only thresholds: no refit

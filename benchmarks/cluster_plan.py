@@ -1,0 +1,172 @@
+"""Simulated cluster plan: a budget's job graph on N images -> GPU-hours, critical path, makespan on 1/8/64 GPUs.
+
+The graph is the one `ptdiag analyze` runs (`--executor ray` submits the baselines and the support split as soon as
+their inputs exist; the pre-trained stages follow their data dependencies: features -> probe -> per strategy the
+LR grid -> the extra seeds, strategies one after another as in `pipeline._pretrained_evals`). Job times come from a
+throughput per job kind (images x epochs / images per second, scaled by pixels), either measured from a finished
+run's job records (``--from-run RUN``: its ``jobs/*.json`` seconds divided by the work each job did) or the
+defaults below, which are assumptions for one A100-class GPU with AMP, not measurements. Jobs are list-scheduled
+(longest remaining path first) on G identical GPUs; the CPU-only jobs (probe, support) do not hold a GPU.
+Usage: ``python benchmarks/cluster_plan.py [--budget full] [--images 1281167] [--shift 50000] [--from-run RUN]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from ptdiag.config import BUDGETS, AnalyzeConfig  # noqa: E402
+
+# Images per second at 224 px on one GPU (assumed, see the docstring): training and inference.
+ASSUMED = {"train_pretrained": 1400.0, "infer_pretrained": 4500.0, "train_baseline": 9000.0, "cpu_job_s": 600.0}
+
+
+@dataclass
+class Job:
+    name: str
+    seconds: float
+    gpu: bool = True
+    after: list[str] = field(default_factory=list)
+
+
+def _scale(px: int) -> float:
+    return (px / 224) ** 2
+
+
+def build_graph(cfg: AnalyzeConfig, n_ref: int, n_shift: int, rates: dict[str, float]) -> list[Job]:
+    n_ref, n_shift = min(n_ref, cfg.max_reference or n_ref), min(n_shift, cfg.max_shift or n_shift)
+    n_train = int(n_ref * (1 - cfg.val_fraction - cfg.test_fraction))
+    n_eval = n_ref - n_train + n_shift  # val + test + shift, predicted at each evaluated epoch
+    jobs = []
+    for fraction in cfg.baseline_fractions:
+        for seed in cfg.baseline_seeds:
+            work = (fraction * n_train * cfg.baseline_epochs) / rates["train_baseline"]
+            work += n_eval * len(cfg.baseline_eval_epochs) / (3 * rates["train_baseline"])
+            jobs.append(Job(f"baseline f{fraction} s{seed}", work * _scale(cfg.baseline_image_size)))
+    for model in cfg.model:
+        if cfg.scratch_same_arch:
+            work = n_train * cfg.baseline_epochs / rates["train_pretrained"]
+            work += n_eval * len(cfg.baseline_eval_epochs) / rates["infer_pretrained"]
+            jobs.append(Job(f"{model} from scratch", work * _scale(cfg.image_size)))
+        feats = f"features {model}"
+        jobs.append(Job(feats, (n_ref + n_shift) / rates["infer_pretrained"] * _scale(cfg.image_size)))
+        jobs.append(Job(f"probe {model}", rates["cpu_job_s"], gpu=False, after=[feats]))
+        jobs.append(Job(f"support {model}", rates["cpu_job_s"], gpu=False, after=[feats]))
+        previous = [f"probe {model}"]
+        for strategy in (s for s in cfg.strategies if s != "lp"):
+            ft = (n_train * cfg.ft_epochs / rates["train_pretrained"] + n_eval / rates["infer_pretrained"])
+            ft *= _scale(cfg.image_size)
+            grid = [Job(f"{model} {strategy} lr{lr:g}", ft, after=list(previous)) for lr in cfg.ft_lrs]
+            seeds = [Job(f"{model} {strategy} seed{k}", ft, after=[g.name for g in grid])
+                     for k in range(1, cfg.ft_seeds)]
+            jobs += grid + seeds
+            previous = [j.name for j in grid + seeds]
+    return jobs
+
+
+def critical_path(jobs: list[Job]) -> tuple[float, list[str]]:
+    by_name = {j.name: j for j in jobs}
+    memo: dict[str, tuple[float, list[str]]] = {}
+
+    def longest(name: str) -> tuple[float, list[str]]:
+        if name not in memo:
+            job = by_name[name]
+            best = max((longest(d) for d in job.after), default=(0.0, []))
+            memo[name] = (best[0] + job.seconds, [*best[1], name])
+        return memo[name]
+
+    return max((longest(j.name) for j in jobs), key=lambda t: t[0])
+
+
+def makespan(jobs: list[Job], gpus: int) -> float:
+    """List scheduling: when a GPU frees, start the ready job with the longest path to the end."""
+    by_name = {j.name: j for j in jobs}
+    children: dict[str, list[str]] = {j.name: [] for j in jobs}
+    for j in jobs:
+        for d in j.after:
+            children[d].append(j.name)
+    tail: dict[str, float] = {}
+
+    def rest(name: str) -> float:
+        if name not in tail:
+            tail[name] = by_name[name].seconds + max((rest(c) for c in children[name]), default=0.0)
+        return tail[name]
+
+    waiting = {j.name: len(j.after) for j in jobs}
+    ready = [(-rest(n), n) for n, k in waiting.items() if k == 0]
+    heapq.heapify(ready)
+    running: list[tuple[float, str]] = []
+    free, now, finished = gpus, 0.0, 0.0
+    while ready or running:
+        while ready:
+            _, name = ready[0]
+            if by_name[name].gpu and free == 0:
+                break
+            heapq.heappop(ready)
+            free -= by_name[name].gpu
+            heapq.heappush(running, (now + by_name[name].seconds, name))
+        now, name = heapq.heappop(running)
+        free += by_name[name].gpu
+        finished = max(finished, now)
+        for child in children[name]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, (-rest(child), child))
+    return finished
+
+
+def rates_from_run(run: Path) -> dict[str, float]:
+    """Images per second at 224 px-equivalent, from a finished run's job records and config."""
+    cfg = AnalyzeConfig(**{k: tuple(v) if isinstance(v, list) else v
+                           for k, v in json.loads((run / "config.json").read_text()).items()
+                           if k in AnalyzeConfig.__dataclass_fields__})
+    results = json.loads((run / "results.json").read_text())
+    n_ref, n_shift = results["data"]["reference"]["n"], results["data"]["shift"]["n"]
+    n_train = int(n_ref * (1 - cfg.val_fraction - cfg.test_fraction))
+    rates, seen = dict(ASSUMED), {"train_pretrained": [], "infer_pretrained": [], "train_baseline": [], "cpu": []}
+    for record in (json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")):
+        p, s = record["params"], max(record["seconds"], 1e-6)
+        if record["stage"] == "features":
+            seen["infer_pretrained"].append((n_ref + n_shift) * _scale(p["image_size"]) / s)
+        elif record["stage"] == "finetune":
+            seen["train_pretrained"].append(n_train * p["epochs"] * _scale(p["image_size"]) / s)
+        elif record["stage"] == "baseline" and p.get("width"):
+            seen["train_baseline"].append(p["fraction"] * n_train * p["epochs"] * _scale(p["image_size"]) / s)
+        elif record["stage"] in ("probe", "support"):
+            seen["cpu"].append(s)
+    for kind, values in seen.items():
+        if values:
+            rates["cpu_job_s" if kind == "cpu" else kind] = sum(values) / len(values)
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", choices=list(BUDGETS), default="full")
+    parser.add_argument("--images", type=int, default=1_281_167, help="reference images (ImageNet train)")
+    parser.add_argument("--shift", type=int, default=50_000, help="shifted images")
+    parser.add_argument("--from-run", type=Path, help="take per-job throughput from this finished run")
+    parser.add_argument("--gpus", default="1,8,64")
+    args = parser.parse_args()
+    cfg = AnalyzeConfig(budget=args.budget, **BUDGETS[args.budget])
+    rates = rates_from_run(args.from_run) if args.from_run else dict(ASSUMED)
+    jobs = build_graph(cfg, args.images, args.shift, rates)
+    gpu_hours = sum(j.seconds for j in jobs if j.gpu) / 3600
+    length, path = critical_path(jobs)
+    print(f"budget {args.budget}: {len(jobs)} jobs ({sum(j.gpu for j in jobs)} on a GPU), {gpu_hours:.1f} GPU-hours "
+          f"on {args.images:,} + {args.shift:,} images; throughput "
+          + ", ".join(f"{k} {v:.3g}" for k, v in rates.items()))
+    print(f"critical path {length / 3600:.1f} h: " + " -> ".join(path))
+    for g in (int(x) for x in args.gpus.split(",")):
+        span = makespan(jobs, g)
+        print(f"{g:3d} GPU(s): makespan {span / 3600:7.1f} h  (utilisation {gpu_hours * 3600 / (span * g):.0%})")
+
+
+if __name__ == "__main__":
+    main()
