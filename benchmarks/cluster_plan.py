@@ -24,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from ptdiag.config import BUDGETS, AnalyzeConfig  # noqa: E402
 
 # Images per second at 224 px on one GPU (assumed, see the docstring): training and inference.
+# A CPU job (probe, support) takes `cpu_job_s` per 1.28 M reference images, linearly.
 ASSUMED = {"train_pretrained": 1400.0, "infer_pretrained": 4500.0, "train_baseline": 9000.0, "cpu_job_s": 600.0}
+IMAGENET = 1_281_167
 
 
 @dataclass
@@ -39,7 +41,10 @@ def _scale(px: int) -> float:
     return (px / 224) ** 2
 
 
-def build_graph(cfg: AnalyzeConfig, n_ref: int, n_shift: int, rates: dict[str, float]) -> list[Job]:
+def build_graph(cfg: AnalyzeConfig, n_ref: int, n_shift: int, rates: dict[str, float],
+                parallel_strategies: bool = False) -> list[Job]:
+    """The jobs and their dependencies; `parallel_strategies`: FT and LP-FT both start after the probe (a possible
+    pipeline change), instead of one strategy after the other (what `analyze` does today)."""
     n_ref, n_shift = min(n_ref, cfg.max_reference or n_ref), min(n_shift, cfg.max_shift or n_shift)
     n_train = int(n_ref * (1 - cfg.val_fraction - cfg.test_fraction))
     n_eval = n_ref - n_train + n_shift  # val + test + shift, predicted at each evaluated epoch
@@ -56,8 +61,9 @@ def build_graph(cfg: AnalyzeConfig, n_ref: int, n_shift: int, rates: dict[str, f
             jobs.append(Job(f"{model} from scratch", work * _scale(cfg.image_size)))
         feats = f"features {model}"
         jobs.append(Job(feats, (n_ref + n_shift) / rates["infer_pretrained"] * _scale(cfg.image_size)))
-        jobs.append(Job(f"probe {model}", rates["cpu_job_s"], gpu=False, after=[feats]))
-        jobs.append(Job(f"support {model}", rates["cpu_job_s"], gpu=False, after=[feats]))
+        cpu = rates["cpu_job_s"] * n_ref / IMAGENET
+        jobs.append(Job(f"probe {model}", cpu, gpu=False, after=[feats]))
+        jobs.append(Job(f"support {model}", cpu, gpu=False, after=[feats]))
         previous = [f"probe {model}"]
         for strategy in (s for s in cfg.strategies if s != "lp"):
             ft = (n_train * cfg.ft_epochs / rates["train_pretrained"] + n_eval / rates["infer_pretrained"])
@@ -66,7 +72,7 @@ def build_graph(cfg: AnalyzeConfig, n_ref: int, n_shift: int, rates: dict[str, f
             seeds = [Job(f"{model} {strategy} seed{k}", ft, after=[g.name for g in grid])
                      for k in range(1, cfg.ft_seeds)]
             jobs += grid + seeds
-            previous = [j.name for j in grid + seeds]
+            previous = previous if parallel_strategies else [j.name for j in grid + seeds]
     return jobs
 
 
@@ -139,7 +145,7 @@ def rates_from_run(run: Path) -> dict[str, float]:
         elif record["stage"] == "baseline" and p.get("width"):
             seen["train_baseline"].append(p["fraction"] * n_train * p["epochs"] * _scale(p["image_size"]) / s)
         elif record["stage"] in ("probe", "support"):
-            seen["cpu"].append(s)
+            seen["cpu"].append(s * IMAGENET / n_ref)
     for kind, values in seen.items():
         if values:
             rates["cpu_job_s" if kind == "cpu" else kind] = sum(values) / len(values)
@@ -149,23 +155,25 @@ def rates_from_run(run: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", choices=list(BUDGETS), default="full")
-    parser.add_argument("--images", type=int, default=1_281_167, help="reference images (ImageNet train)")
+    parser.add_argument("--images", type=int, default=IMAGENET, help="reference images (ImageNet train)")
     parser.add_argument("--shift", type=int, default=50_000, help="shifted images")
     parser.add_argument("--from-run", type=Path, help="take per-job throughput from this finished run")
     parser.add_argument("--gpus", default="1,8,64")
+    parser.add_argument("--parallel-strategies", action="store_true", help="FT and LP-FT both right after the probe")
     args = parser.parse_args()
     cfg = AnalyzeConfig(budget=args.budget, **BUDGETS[args.budget])
     rates = rates_from_run(args.from_run) if args.from_run else dict(ASSUMED)
-    jobs = build_graph(cfg, args.images, args.shift, rates)
+    jobs = build_graph(cfg, args.images, args.shift, rates, args.parallel_strategies)
     gpu_hours = sum(j.seconds for j in jobs if j.gpu) / 3600
     length, path = critical_path(jobs)
-    print(f"budget {args.budget}: {len(jobs)} jobs ({sum(j.gpu for j in jobs)} on a GPU), {gpu_hours:.1f} GPU-hours "
+    by = {j.name: j.seconds for j in jobs}
+    print(f"budget {args.budget}: {len(jobs)} jobs ({sum(j.gpu for j in jobs)} on a GPU), {gpu_hours:.2f} GPU-hours "
           f"on {args.images:,} + {args.shift:,} images; throughput "
           + ", ".join(f"{k} {v:.3g}" for k, v in rates.items()))
-    print(f"critical path {length / 3600:.1f} h: " + " -> ".join(path))
+    print(f"critical path {length / 3600:.2f} h: " + " -> ".join(f"{n} ({by[n] / 3600:.2f} h)" for n in path))
     for g in (int(x) for x in args.gpus.split(",")):
         span = makespan(jobs, g)
-        print(f"{g:3d} GPU(s): makespan {span / 3600:7.1f} h  (utilisation {gpu_hours * 3600 / (span * g):.0%})")
+        print(f"{g:3d} GPU(s): makespan {span / 3600:7.2f} h  (utilisation {gpu_hours * 3600 / (span * g):.0%})")
 
 
 if __name__ == "__main__":

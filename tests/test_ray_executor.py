@@ -115,6 +115,33 @@ def test_a_failing_job_is_retried_then_named_and_the_others_kept(ray_instance, t
     assert store.done(jobs[0]) and store.done(jobs[2]) and not store.done(jobs[1])
 
 
+def _sleep(spec: JobSpec, ctx: _Ctx) -> JobOutput:
+    import time
+
+    time.sleep(spec.params["seconds"])
+    return JobOutput({"name": spec.name})
+
+
+def test_ctrl_c_cancels_running_jobs_and_keeps_finished_ones(ray_instance, tmp_path, monkeypatch):
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    monkeypatch.setenv("PTDIAG_RAY_CPUS_PER_JOB", "1")
+    store = JobStore(tmp_path / "jobs", "fp")
+    fast, slow = JobSpec("probe", "fast", {"seconds": 0}), JobSpec("probe", "slow", {"seconds": 120})
+    executor = RayExecutor(store, device="cpu", shared=[tmp_path])
+    ctx = _Ctx(SimpleNamespace(device="cpu"), print)
+    executor.prefetch([slow], _sleep, ctx)
+    executor.run([fast], _sleep, ctx)
+    refs = list(executor.pending.values())
+    real_wait = executor.ray.wait
+    monkeypatch.setattr(executor.ray, "wait", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        executor.run([slow], _sleep, ctx)
+    monkeypatch.setattr(executor.ray, "wait", real_wait)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(refs[0], timeout=60)
+    assert store.done(fast) and not store.done(slow) and not executor.pending
+
+
 def test_storage_the_workers_cannot_see_is_refused(tmp_path):
     with pytest.raises(ResourceError, match="not shared with Ray node n1") as err:
         check_shared_storage([tmp_path], lambda folder, token: [("n1", "FileNotFoundError: no such file")])
