@@ -80,11 +80,15 @@ def _worker_device(requested: str):
 def run_job(spec: JobSpec, fn: JobFn, ctx: Any, store_root: str, fingerprint: str, threads: int) -> JobOutput:
     """The Ray task: run one job with `threads` torch threads, save its result in the shared store, return it."""
     import torch
+    from threadpoolctl import threadpool_limits
 
+    # Pooled workers keep the thread settings of whatever task started them (Ray sets OMP_NUM_THREADS per task
+    # shape): set torch's and the BLAS/OpenMP pools for this job, since CPU numbers depend on them.
     torch.set_num_threads(threads)
     ctx = dataclasses.replace(ctx, device=_worker_device(ctx.config.device))
     start = time.perf_counter()
-    output = fn(spec, ctx)
+    with threadpool_limits(limits=threads):
+        output = fn(spec, ctx)
     output.seconds = time.perf_counter() - start
     JobStore(Path(store_root), fingerprint).save(spec, output)
     return output
