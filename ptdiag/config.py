@@ -62,7 +62,8 @@ class AnalyzeConfig:
     probe_cs: tuple[float, ...] = (0.01, 0.1, 1.0)
     ft_epochs: int = 3
     ft_lrs: tuple[float, ...] = (1e-3, 3e-4)
-    ft_seeds: int = 1
+    ft_seeds: int = 3
+    ft_from_block: int = 0  # > 0: fine-tune only blocks K.. on cached activations of the frozen lower blocks
     freeze_bn: bool = True
     batch_size: int = 32
     # support split and statistics
@@ -81,9 +82,9 @@ class AnalyzeConfig:
     device: str = "auto"
     fail_on: tuple[str, ...] = ()
     save_checkpoints: bool = False
+    remedies: bool = True  # measure last-layer retraining and reweighting next to pre-training (issue 12)
     executor: str = "local"  # local | ray (ptdiag.engine.executors)
     ray_address: str | None = None  # Ray cluster to join; default $RAY_ADDRESS, else a local Ray instance
-    remedies: bool = True  # measure last-layer retraining and reweighting next to pre-training (issue 12)
 
     def validate(self) -> AnalyzeConfig:
         """Check cross-field rules; raise UsageError naming the flag."""
@@ -111,6 +112,8 @@ class AnalyzeConfig:
             raise UsageError("--material-points must be in [0, 100], --material-share and --min-r2 in [0, 1]")
         if self.executor not in ("local", "ray"):
             raise UsageError(f"--executor must be local or ray. Got {self.executor!r}.")
+        if self.ft_from_block < 0 or self.ft_seeds < 1:
+            raise UsageError("--ft-from-block must be 0 (end to end) or more, and --ft-seeds at least 1")
         if self.folds < 2:
             raise UsageError("--folds must be at least 2")
         return self
@@ -140,7 +143,9 @@ def result_identity(settings: dict[str, Any]) -> dict[str, Any]:
 
 # Budget defaults. `quick` fits a 2-core CPU; `standard` a single GPU; `full` approaches the paper's recipe (§6).
 BUDGETS: dict[str, dict[str, Any]] = {
-    "quick": {},
+    # quick: LP-FT of the top blocks on cached activations of the frozen lower ones (the end-to-end fine-tune's
+    # backward through the early, high-resolution blocks is most of a CPU step); docs/VALIDATION.md compares the two.
+    "quick": dict(ft_from_block=5),
     "standard": dict(
         image_size=128, max_reference=None, max_shift=None, baseline_width=32, baseline_image_size=64,
         baseline_fractions=(0.25, 0.5, 0.75, 1.0), baseline_seeds=(0, 1), baseline_epochs=12,

@@ -167,7 +167,7 @@ def test_save_checkpoints_writes_weights_only_loadable_files(tiny_pair, tmp_path
                                       *TINY, "--save-checkpoints"])
     assert result.exit_code == 0, result.output
     files = sorted((out / "checkpoints").glob("finetune-*.pt"))
-    assert len(files) == 1  # one LP-FT learning rate in TINY
+    assert len(files) == 3  # one LP-FT learning rate in TINY, then the quick budget's 3 seeds at it
     state = torch.load(files[0], map_location="cpu", weights_only=True)
     assert "classifier.weight" in state and state["classifier.weight"].shape[0] == 4
 

@@ -68,6 +68,7 @@ def analyze_command(
     ft_epochs: Annotated[int | None, Opt("--ft-epochs", help="Fine-tuning epochs.")] = None,
     ft_lrs: Annotated[str | None, Opt("--ft-lrs", help="Comma list: fine-tuning LR grid (chosen on reference val).")] = None,
     ft_seeds: Annotated[int | None, Opt("--ft-seeds", help="Fine-tuning seeds at the chosen LR.")] = None,
+    ft_from_block: Annotated[int | None, Opt("--ft-from-block", help="Fine-tune only blocks K.. (and the head) on cached activations of the frozen lower blocks; 0 = end to end. quick: 5.")] = None,
     batch_size: Annotated[int | None, Opt("--batch-size", help="Fine-tuning batch size (lower it on out-of-memory).")] = None,
     epsilon: Annotated[float | None, Opt("--epsilon", help="Out-of-support threshold on p_ref/p_shift.")] = None,
     folds: Annotated[int | None, Opt("--folds", help="Cross-fitting folds of the domain classifier.")] = None,
@@ -104,7 +105,7 @@ def analyze_command(
         baseline_eval_epochs=_ints(baseline_eval_epochs, "--baseline-eval-epochs"),
         executor=executor, ray_address=ray_address,
         scratch_same_arch=scratch_same_arch, ft_epochs=ft_epochs, ft_lrs=_floats(ft_lrs, "--ft-lrs"),
-        ft_seeds=ft_seeds, batch_size=batch_size, epsilon=epsilon, folds=folds, scale=scale, bootstrap=bootstrap,
+        ft_seeds=ft_seeds, ft_from_block=ft_from_block, batch_size=batch_size, epsilon=epsilon, folds=folds, scale=scale, bootstrap=bootstrap,
         material_points=material_points, material_share=material_share, min_r2=min_r2, seed=seed, device=device, strict=strict, min_per_class=min_per_class, cache_dir=cache_dir,
         save_checkpoints=save_checkpoints, remedies=remedies, fail_on=tuple(sorted(gate_kinds)) or None,
     )
@@ -162,7 +163,7 @@ def _finish(results: dict, run_dir: Path, gate_kinds: set[str], quiet: bool) -> 
 
 def _print_plan(config) -> None:
     from ptdiag.data.ingest import load_pair
-    from ptdiag.engine.runs import make_plan
+    from ptdiag.engine.plan import make_plan
 
     pair = load_pair(config.train, config.shift, fmt=config.format, strict=config.strict,
                      min_per_class=config.min_per_class, **config.source_options())
@@ -178,8 +179,11 @@ def _print_plan(config) -> None:
         ("baseline runs × checkpoints", f"{plan.baseline_runs} runs, {plan.baseline_points} points"),
         ("baseline epochs / image size", f"{plan.baseline_epochs} / {config.baseline_image_size} px"),
         ("pre-trained backbones (features + LP)", str(plan.probes)),
-        ("fine-tune runs × epochs", f"{plan.finetune_runs} × {plan.finetune_epochs} at {config.image_size} px"),
+        ("fine-tune runs × epochs", f"{plan.finetune_runs} × {plan.finetune_epochs} at {config.image_size} px "
+                                    f"({plan.finetune_recipe})"),
         ("support split", f"{config.folds}-fold cross-fitting, ε = {config.epsilon}"),
+        ("this machine: one fine-tuning step (32 images)", f"{plan.rates.train_step:.2f} s"),
+        *((f"  estimate: {name}", f"{seconds:.0f} s") for name, seconds in plan.stage_seconds.items()),
         ("estimated time on this device", f"{plan.estimated_seconds / 60:.1f} min"),
     ]
     for row in rows:

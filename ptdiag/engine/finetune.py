@@ -81,6 +81,8 @@ def run_finetune(spec: JobSpec, ctx: Context) -> JobOutput:
     cfg = TrainConfig(epochs=p["epochs"], lr=p["lr"], batch_size=p["batch_size"], seed=p["seed"],
                       freeze_bn=p["freeze_bn"], label_smoothing=0.0, weight_decay=0.1)
     acts = ctx.activations.get(p["backbone"]) if p.get("activations") else None
+    if p.get("activations") and acts is None:  # never silently change the recipe a job's key stands for
+        raise RuntimeError(f"{spec.name}: its activations job did not run in this context")
     split = split_at(model, p["from_block"]) if acts is not None and acts.meta.get("supported") else None
     try:
         if split is not None:

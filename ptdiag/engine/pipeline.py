@@ -20,6 +20,7 @@ from ptdiag import __version__
 from ptdiag._io import write_json_atomic
 from ptdiag.config import AnalyzeConfig, result_identity
 from ptdiag.engine.executors import make_executor
+from ptdiag.engine.finetune import activation_spec, finetune_spec, run_activations, run_finetune
 from ptdiag.engine.jobs import JobOutput, JobSpec, JobStore
 from ptdiag.engine.models import pick_device
 from ptdiag.engine.remedy_stage import (
@@ -37,10 +38,8 @@ from ptdiag.engine.stages import (
     backbones,
     baseline_jobs,
     feature_jobs,
-    finetune_spec,
     run_baseline,
     run_features,
-    run_finetune,
     run_probe,
     run_support,
     support_from_job,
@@ -170,14 +169,15 @@ def _pretrained_evals(ctx: Context, stage) -> list[ModelEval]:
                                                       seed=config.seed, val_acc=probe.meta["val_acc"]))
         for strategy in (s for s in config.strategies if s != "lp"):
             # LR on the reference validation split only (never the test or shifted set), then more seeds.
-            grid = [finetune_spec(config, backbone, strategy, lr, config.seed, features) for lr in config.ft_lrs]
+            acts = _activations(ctx, stage, backbone) if config.ft_from_block else None
+            grid = [finetune_spec(config, backbone, strategy, lr, config.seed, features, acts) for lr in config.ft_lrs]
             grid_out = stage(f"finetune-{strategy}-lr", grid, run_finetune)
             if all(o.meta.get("diverged") for o in grid_out):
                 raise ResourceError(f"{name}/{strategy}: every learning rate in --ft-lrs diverged",
                                     hint="use smaller --ft-lrs")
             best = int(np.argmax([o.meta["val_acc"] for o in grid_out]))
             lr = config.ft_lrs[best]
-            seeds = [finetune_spec(config, backbone, strategy, lr, config.seed + k, features)
+            seeds = [finetune_spec(config, backbone, strategy, lr, config.seed + k, features, acts)
                      for k in range(1, config.ft_seeds)]
             outs = [grid_out[best]] + stage(f"finetune-{strategy}-seeds", seeds, run_finetune)
             for k, out in enumerate(outs):
@@ -188,3 +188,12 @@ def _pretrained_evals(ctx: Context, stage) -> list[ModelEval]:
                                        lr_grid={f"{g:g}": o.meta["val_acc"]
                                                 for g, o in zip(config.ft_lrs, grid_out, strict=True)}))
     return evals
+
+
+def _activations(ctx: Context, stage, backbone) -> str:
+    """Run (or reuse) the backbone's frozen lower-block activations job; return its key for the fine-tune specs."""
+    if backbone.label not in ctx.activations:
+        spec = activation_spec(ctx.config, backbone)
+        ctx.activations[backbone.label] = stage("activations", [spec], run_activations)[0]
+        ctx.activations[backbone.label].meta["key"] = spec.key(ctx.data.fingerprint)
+    return ctx.activations[backbone.label].meta["key"]

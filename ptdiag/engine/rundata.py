@@ -88,6 +88,7 @@ class Context:
     features: dict[str, JobOutput] = field(default_factory=dict)
     probes: dict[str, JobOutput] = field(default_factory=dict)
     baselines: dict[str, JobOutput] = field(default_factory=dict)  # baseline runs the remedies stage reads
+    activations: dict[str, JobOutput] = field(default_factory=dict)  # per backbone, top-block fine-tuning
     predictions: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # aligned with the evals
 
     def add_eval(self, evals: list[ModelEval], pred_test: np.ndarray, pred_shift: np.ndarray, **kwargs) -> None:

@@ -6,7 +6,6 @@ baselines from scratch → features per pre-trained backbone → linear probe �
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -14,13 +13,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ptdiag._io import write_bytes_atomic
 from ptdiag.config import AnalyzeConfig
-from ptdiag.engine.features import extract_features, fit_linear_probe, load_head
+from ptdiag.engine.features import extract_features, fit_linear_probe
 from ptdiag.engine.jobs import JobOutput, JobSpec
 from ptdiag.engine.models import BackboneSpec, create_baseline, create_pretrained, normalization
 from ptdiag.engine.rundata import Context, take_rows
-from ptdiag.engine.train import ArraySet, Normalizer, TrainConfig, predict, train_model
+from ptdiag.engine.train import ArraySet, Normalizer, TrainConfig, train_model
 from ptdiag.errors import ResourceError
 from ptdiag.stats.support import SupportConfig, SupportSplit, estimate_support
 
@@ -139,35 +137,6 @@ def run_probe(spec: JobSpec, ctx: Context) -> JobOutput:
                      arrays)
 
 
-def run_finetune(spec: JobSpec, ctx: Context) -> JobOutput:
-    p = spec.params
-    torch.manual_seed(p["seed"])  # the fresh head's init depends on the job alone
-    model = create_pretrained(BackboneSpec(p["model"], p["weights"]), len(ctx.data.pair.classes))
-    if p["strategy"] == "lpft":
-        from ptdiag.engine.features import LinearProbe
-
-        probe = ctx.probes[p["backbone"]].arrays
-        load_head(model, LinearProbe(probe["weight"], probe["bias"], 0.0, 0.0, {}))
-    normalize = Normalizer(*normalization(model), ctx.device)
-    cfg = TrainConfig(epochs=p["epochs"], lr=p["lr"], batch_size=p["batch_size"], seed=p["seed"],
-                      freeze_bn=p["freeze_bn"], label_smoothing=0.0, weight_decay=0.1)
-    try:
-        train_model(model, ctx.data.part("train"), cfg, normalize, on_step=step_reporter(ctx, spec))
-    except FloatingPointError as exc:  # this LR diverged: the grid skips it (val_acc -1)
-        log.warning("%s: %s", spec.name, exc)
-        empty = np.full(0, -1, dtype=np.int16)
-        return JobOutput({"val_acc": -1.0, "diverged": True}, {"pred_test": empty, "pred_shift": empty})
-    if ctx.checkpoint_dir is not None:
-        buffer = io.BytesIO()
-        torch.save(model.state_dict(), buffer)  # plain tensors: loadable with torch.load(..., weights_only=True)
-        write_bytes_atomic(ctx.checkpoint_dir / f"{spec.stage}-{spec.key(ctx.data.fingerprint)}.pt", buffer.getvalue())
-    val = ctx.data.part("val")
-    val_acc = float((predict(model, val.images, normalize).argmax(1) == val.labels).mean())
-    arrays = {"pred_test": predict(model, ctx.data.part("test").images, normalize).argmax(1).astype(np.int16),
-              "pred_shift": predict(model, ctx.data.shift.images, normalize).argmax(1).astype(np.int16)}
-    return JobOutput({"val_acc": val_acc}, arrays)
-
-
 def run_support(spec: JobSpec, ctx: Context) -> JobOutput:
     feats = ctx.features[spec.params["backbone"]].arrays
     split = ctx.data.split
@@ -208,12 +177,3 @@ def step_reporter(ctx: Context, spec: JobSpec) -> Callable[[int, int], None]:
         ctx.progress("job_advance", 1)
 
     return report
-
-
-def finetune_spec(config: AnalyzeConfig, backbone: BackboneSpec, strategy: str, lr: float, seed: int,
-                   features: str) -> JobSpec:
-    params = dict(model=backbone.name, weights=backbone.weights, backbone=backbone.label, features=features,
-                  strategy=strategy, lr=lr,
-                  seed=seed, epochs=config.ft_epochs, batch_size=config.batch_size, freeze_bn=config.freeze_bn,
-                  image_size=config.image_size, probe_cs=list(config.probe_cs))
-    return JobSpec("finetune", f"{backbone.label}-{strategy}-lr{lr:g}-s{seed}", params)

@@ -1,0 +1,167 @@
+"""The `--dry-run` plan: what an analysis will run, and how long it should take on this machine.
+
+Budgets are defined by what they measure (models, runs, epochs, images), not by one machine's speed. The time
+estimate is calibrated here and now: a few training steps of each model, a forward pass of the pre-trained
+backbone, and one logistic-regression fit are timed on this device (a few seconds in all), then multiplied by the
+work each stage does. `benchmarks/bench_demo.py` checks the estimate against the actual run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ptdiag.config import AnalyzeConfig
+from ptdiag.engine.models import BackboneSpec, create_baseline, create_pretrained, normalization, pick_device
+from ptdiag.engine.partial import lower_activations, split_at, train_top
+from ptdiag.engine.train import ArraySet, Normalizer, TrainConfig, predict, train_model
+
+# Logistic-regression fits per stage, in units of one multinomial fit on the same rows (counted from the code:
+# probe = one fit per C; support = C grid on one holdout + folds × assignments cross-fits, binary fits are ~1/3
+# of a multinomial one; remedies = label-budget heads on small slices, two cross-fit folds, reweighting).
+_SUPPORT_FITS_PER_FOLD = 0.35
+_REMEDY_FITS = 8.0
+_FIXED_SECONDS = 10.0  # start-up, model creation per job, statistics, writing results
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Seconds per image (or per row) measured on this device."""
+
+    baseline_train: float
+    baseline_predict: float
+    pretrained_predict: float
+    finetune_train: float  # per image per epoch: end to end, or the top blocks on cached activations
+    lower_predict: float  # frozen lower blocks, per image (0 when fine-tuning end to end)
+    lr_fit_per_row: float  # one multinomial logistic-regression fit on the backbone's features, per row
+    train_step: float  # one end-to-end fine-tuning step of the backbone on 32 images: the machine's speed
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an analysis will do, and an estimate of how long on this device."""
+
+    n_reference: int
+    n_shift: int
+    split: dict[str, int]
+    baseline_runs: int
+    baseline_points: int
+    baseline_epochs: int
+    finetune_runs: int
+    finetune_epochs: int
+    finetune_recipe: str
+    probes: int
+    device: str
+    rates: Rates
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def estimated_seconds(self) -> float:
+        return sum(self.stage_seconds.values())
+
+
+def make_plan(config: AnalyzeConfig, n_reference: int, n_shift: int, n_classes: int) -> Plan:
+    """Count the work of every stage and time a few steps of each kind here to estimate the wall time."""
+    n_ref = min(n_reference, config.max_reference or n_reference)
+    n_sh = min(n_shift, config.max_shift or n_shift)
+    n_test, n_val = int(round(n_ref * config.test_fraction)), int(round(n_ref * config.val_fraction))
+    n_train = n_ref - n_test - n_val
+    device = pick_device(config.device)
+    rates = measure_rates(config, n_classes, device)
+    runs = len(config.baseline_fractions) * len(config.baseline_seeds)
+    ft_strategies = [s for s in config.strategies if s != "lp"]
+    ft_runs = len(config.model) * len(ft_strategies) * (len(config.ft_lrs) + config.ft_seeds - 1)
+    stages = _stage_seconds(config, rates, n_train=n_train, n_val=n_val, n_test=n_test, n_sh=n_sh, runs=runs,
+                            ft_runs=ft_runs)
+    points = runs * len(config.baseline_eval_epochs)
+    if config.scratch_same_arch:
+        points += len(config.model) * len(config.baseline_eval_epochs)
+    recipe = f"top blocks from {config.ft_from_block}" if config.ft_from_block and rates.lower_predict else "end to end"
+    return Plan(n_ref, n_sh, {"train": n_train, "val": n_val, "test": n_test}, runs, points, config.baseline_epochs,
+                ft_runs, config.ft_epochs, recipe, len(config.model), str(device), rates, stages)
+
+
+def _stage_seconds(config: AnalyzeConfig, r: Rates, *, n_train: int, n_val: int, n_test: int, n_sh: int, runs: int,
+                   ft_runs: int) -> dict[str, float]:
+    n_ref = n_train + n_val + n_test
+    backbones = len(config.model)
+    base_images = sum(f * n_train for f in config.baseline_fractions) * len(config.baseline_seeds)
+    base_evals = runs * len(config.baseline_eval_epochs) * (n_test + n_sh)
+    stages = {
+        "baselines": base_images * config.baseline_epochs * r.baseline_train + base_evals * r.baseline_predict,
+        "features": backbones * (n_ref + n_sh) * r.pretrained_predict,
+        "probe": backbones * len(config.probe_cs) * n_train * r.lr_fit_per_row,
+        "support": (len(config.probe_cs) + config.folds * 3) * _SUPPORT_FITS_PER_FOLD
+        * min(n_ref, config.support_max_reference) * r.lr_fit_per_row * 2,
+        "fixed": _FIXED_SECONDS,
+    }
+    predict_per_run = (n_val + n_test + n_sh) * (r.pretrained_predict if not r.lower_predict else r.lower_predict / 2)
+    stages["finetune"] = ft_runs * (config.ft_epochs * n_train * r.finetune_train + predict_per_run)
+    if r.lower_predict and ft_runs:
+        stages["activations"] = backbones * (n_val + n_test + n_sh + config.ft_epochs * n_train) * r.lower_predict
+    if config.remedies:
+        stages["remedies"] = backbones * _REMEDY_FITS * (n_sh + n_test) * r.lr_fit_per_row
+    return stages
+
+
+def measure_rates(config: AnalyzeConfig, n_classes: int, device: torch.device) -> Rates:
+    """Time a few steps of each model on this device (a few seconds)."""
+    baseline = create_baseline(n_classes, config.baseline_arch, config.baseline_width)
+    base_train, base_predict = _train_and_predict_rate(baseline, config.baseline_image_size, 64, device)
+    spec = BackboneSpec(config.model[0], (config.weights or (None,))[0])
+    model = create_pretrained(spec, n_classes)
+    normalize = Normalizer(*normalization(model), device)
+    full_train, full_predict = _train_and_predict_rate(model, config.image_size, config.batch_size, device)
+    step32 = full_train * 32
+    split = split_at(model, config.ft_from_block) if config.ft_from_block else None
+    ft_train, lower = full_train, 0.0
+    if split is not None:
+        ft_train, lower = _top_rates(split, config.image_size, config.batch_size, normalize)
+    dim = int(getattr(model, "num_features", 1280))
+    return Rates(base_train, base_predict, full_predict, ft_train, lower, _lr_fit_rate(dim, n_classes), step32)
+
+
+def _images(n: int, size: int) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 255, (n, size, size, 3), dtype=np.uint8)
+
+
+def _train_and_predict_rate(model: torch.nn.Module, size: int, batch: int, device: torch.device) -> tuple[float, float]:
+    data = ArraySet(_images(batch * 3, size), np.arange(batch * 3) % 2)
+    normalize = Normalizer(*normalization(model), device)
+    cfg = TrainConfig(epochs=1, lr=1e-4, batch_size=batch)
+    train_model(model, data.subset(np.arange(batch)), cfg, normalize)  # warm-up: allocator, kernels
+    start = time.perf_counter()
+    train_model(model, data, cfg, normalize)
+    train = (time.perf_counter() - start) / len(data)
+    start = time.perf_counter()
+    predict(model, data.images, normalize)
+    return train, (time.perf_counter() - start) / len(data)
+
+
+def _top_rates(split, size: int, batch: int, normalize: Normalizer) -> tuple[float, float]:
+    images = _images(batch * 3, size)
+    lower_activations(split, images[:batch], normalize)  # warm-up
+    start = time.perf_counter()
+    views = [lower_activations(split, images, normalize, view_seed=0)]
+    lower = (time.perf_counter() - start) / len(images)
+    labels = np.arange(len(images)) % 2
+    cfg = TrainConfig(epochs=1, lr=1e-4, batch_size=batch, freeze_bn=True)
+    train_top(split, [v[:batch] for v in views], labels[:batch], cfg, normalize.device)  # warm-up
+    start = time.perf_counter()
+    train_top(split, views, labels, cfg, normalize.device)
+    return (time.perf_counter() - start) / len(images), lower
+
+
+def _lr_fit_rate(dim: int, n_classes: int, rows: int = 600) -> float:
+    """Seconds per row of one multinomial logistic-regression fit on `dim` standardised features."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    y = np.arange(rows) % max(2, n_classes)
+    x = rng.normal(size=(rows, dim)).astype(np.float32) + 0.3 * rng.normal(size=(max(2, n_classes), dim))[y]
+    start = time.perf_counter()
+    LogisticRegression(C=0.1, max_iter=300).fit(x, y)
+    return (time.perf_counter() - start) / rows
