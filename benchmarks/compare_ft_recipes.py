@@ -19,22 +19,11 @@ import sys
 import time
 from pathlib import Path
 
+from run_validation import parse, pts  # benchmarks/ is on sys.path when run as a script
+
 from ptdiag.scenarios import get_scenario
 
 DEFAULT_SCENARIOS = ("tint-bias:p=0.5", "unseen-tint", "invert")
-
-
-def parse(arg: str) -> tuple[str, dict]:
-    name, _, rest = arg.partition(":")
-    params = {}
-    for item in filter(None, rest.split(",")):
-        key, _, value = item.partition("=")
-        params[key] = float(value) if "." in value else int(value)
-    return name, params
-
-
-def pts(iv: dict | None) -> str:
-    return "—" if not iv else f"{100 * iv['mid']:+.1f} [{100 * iv['lower']:+.1f}, {100 * iv['upper']:+.1f}]"
 
 
 def overlap(a: dict | None, b: dict | None) -> str:

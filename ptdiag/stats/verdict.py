@@ -135,6 +135,8 @@ _FAILED = {
 
 # --- classes and the rule ------------------------------------------------------------------------------------------
 
+_GAP_NAMES = {"gap": "accuracy drop", "bias": "bias gap", "extrapolation": "extrapolation gap"}
+
 
 def judge(values: Mapping[str, Interval | float | None], beyond_band: Mapping[str, bool], config: VerdictConfig,
           pooled_gap: Interval | float | None, n_in: int | None = None, n_out: int | None = None,
@@ -276,8 +278,8 @@ def recommendations(kind: str, failed: str | None, pooled: CandidateEvidence | N
         recs.append(REMEDIES["more-shift-data"])
     elif failed == "components":
         recs.append(REMEDIES["more-baselines"])
-    for remedy in remedies or []:
-        measured = [f"{_share(_interval(v))} of the {k} gap" for k, v in (remedy.get("recovered") or {}).items()
+    for remedy in remedies or []:  # "recovered" keys: gap, bias, extrapolation
+        measured = [f"{_share(_interval(v))} of the {_GAP_NAMES[k]}" for k, v in (remedy.get("recovered") or {}).items()
                     if v is not None and (k != "gap" or kind in ("no-shift", "inconclusive"))]
         if measured:
             recs.append(f"Measured remedy {remedy['name']}: recovers " + ", ".join(measured) + ".")
