@@ -111,12 +111,11 @@ def main() -> None:
     rows = {}
     for name in [args.only] if args.only else list(SETS):
         data, cache = args.data / name, args.data / f"cache-{name}-{args.size}"
-        rows[name] = {"decode": run_child("decode", data, cache, args.size)}
-        if not args.skip_features:
-            rows[name]["features"] = run_child("features", data, cache, args.size)
         n = sum(SETS[name])
         decoded_gib = n * args.size * args.size * 3 / GIB
-        for phase, row in rows[name].items():
+        rows[name] = {}
+        for phase in ["decode"] + ([] if args.skip_features else ["features"]):
+            row = rows[name][phase] = run_child(phase, data, cache, args.size)
             print(f"{name:6s} {n:6d} images ({decoded_gib:.2f} GiB decoded at {args.size} px) {phase:8s} "
                   f"peak RSS main {row['main_gib']:.2f} GiB, largest worker {row['largest_worker_gib']:.2f} GiB, "
                   f"{row['seconds']:.0f} s", flush=True)

@@ -7,7 +7,9 @@ throughput per job kind (images x epochs / images per second, scaled by pixels),
 run's job records (``--from-run RUN``: its ``jobs/*.json`` seconds divided by the work each job did) or the
 defaults below, which are assumptions for one A100-class GPU with AMP, not measurements. Jobs are list-scheduled
 (longest remaining path first) on G identical GPUs; the CPU-only jobs (probe, support) do not hold a GPU.
-Usage: ``python benchmarks/cluster_plan.py [--budget full] [--images 1281167] [--shift 50000] [--from-run RUN]``.
+``--from-run RUN --as-run`` schedules that run's own jobs with their measured seconds instead.
+Usage: ``python benchmarks/cluster_plan.py [--budget full] [--images 1281167] [--shift 50000] [--from-run RUN
+[--as-run]] [--parallel-strategies]``.
 """
 
 from __future__ import annotations
@@ -152,6 +154,28 @@ def rates_from_run(run: Path) -> dict[str, float]:
     return rates
 
 
+def graph_of_run(run: Path) -> list[Job]:
+    """The jobs of a finished run as they were, with their measured seconds and the pipeline's dependencies."""
+    seed = json.loads((run / "config.json").read_text())["seed"]
+    records = [json.loads(p.read_text()) for p in sorted((run / "jobs").glob("*.json"))]
+    names = {stage: [f"{r['stage']}/{r['name']}" for r in records if r["stage"] == stage] for stage in
+             ("baseline", "features", "probe", "activations", "support")}
+    grid = {}
+    for r in records:
+        if r["stage"] == "finetune" and r["params"]["seed"] == seed:
+            grid.setdefault(r["params"]["strategy"], []).append(f"finetune/{r['name']}")
+    jobs = []
+    for r in records:
+        name, stage = f"{r['stage']}/{r['name']}", r["stage"]
+        after = {"probe": names["features"], "support": names["features"], "activations": names["features"],
+                 "remedies": names["baseline"] + names["features"] + names["support"]}.get(stage, [])
+        if stage == "finetune":
+            in_grid = r["params"]["seed"] == seed
+            after = names["probe"] + names["activations"] if in_grid else grid.get(r["params"]["strategy"], [])
+        jobs.append(Job(name, r["seconds"], gpu=stage not in ("probe", "support", "remedies"), after=list(after)))
+    return jobs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", choices=list(BUDGETS), default="full")
@@ -160,20 +184,26 @@ def main() -> None:
     parser.add_argument("--from-run", type=Path, help="take per-job throughput from this finished run")
     parser.add_argument("--gpus", default="1,8,64")
     parser.add_argument("--parallel-strategies", action="store_true", help="FT and LP-FT both right after the probe")
+    parser.add_argument("--as-run", action="store_true", help="with --from-run: schedule that run's own jobs")
     args = parser.parse_args()
     cfg = AnalyzeConfig(budget=args.budget, **BUDGETS[args.budget])
-    rates = rates_from_run(args.from_run) if args.from_run else dict(ASSUMED)
-    jobs = build_graph(cfg, args.images, args.shift, rates, args.parallel_strategies)
+    if args.as_run:
+        jobs = graph_of_run(args.from_run)
+        print(f"{args.from_run}: {len(jobs)} jobs with their measured seconds")
+    else:
+        rates = rates_from_run(args.from_run) if args.from_run else dict(ASSUMED)
+        jobs = build_graph(cfg, args.images, args.shift, rates, args.parallel_strategies)
+        print(f"budget {args.budget}: {len(jobs)} jobs ({sum(j.gpu for j in jobs)} on a GPU) on {args.images:,} + "
+              f"{args.shift:,} images; throughput " + ", ".join(f"{k} {v:.3g}" for k, v in rates.items()))
     gpu_hours = sum(j.seconds for j in jobs if j.gpu) / 3600
+    print(f"{gpu_hours:.4g} GPU-hours")
     length, path = critical_path(jobs)
     by = {j.name: j.seconds for j in jobs}
-    print(f"budget {args.budget}: {len(jobs)} jobs ({sum(j.gpu for j in jobs)} on a GPU), {gpu_hours:.2f} GPU-hours "
-          f"on {args.images:,} + {args.shift:,} images; throughput "
-          + ", ".join(f"{k} {v:.3g}" for k, v in rates.items()))
-    print(f"critical path {length / 3600:.2f} h: " + " -> ".join(f"{n} ({by[n] / 3600:.2f} h)" for n in path))
+    unit, div = ("s", 1) if args.as_run else ("h", 3600)
+    print(f"critical path {length / div:.2f} {unit}: " + " -> ".join(f"{n} ({by[n] / div:.2f} {unit})" for n in path))
     for g in (int(x) for x in args.gpus.split(",")):
         span = makespan(jobs, g)
-        print(f"{g:3d} GPU(s): makespan {span / 3600:7.2f} h  (utilisation {gpu_hours * 3600 / (span * g):.0%})")
+        print(f"{g:3d} GPU(s): makespan {span / div:9.2f} {unit}  (utilisation {gpu_hours * 3600 / (span * g):.0%})")
 
 
 if __name__ == "__main__":
