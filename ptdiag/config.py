@@ -145,7 +145,7 @@ def result_identity(settings: dict[str, Any]) -> dict[str, Any]:
 BUDGETS: dict[str, dict[str, Any]] = {
     # quick: LP-FT of the top blocks on cached activations of the frozen lower ones (the end-to-end fine-tune's
     # backward through the early, high-resolution blocks is most of a CPU step); docs/VALIDATION.md compares the two.
-    "quick": dict(ft_from_block=5),
+    "quick": dict(ft_from_block=6),
     "standard": dict(
         image_size=128, max_reference=None, max_shift=None, baseline_width=32, baseline_image_size=64,
         baseline_fractions=(0.25, 0.5, 0.75, 1.0), baseline_seeds=(0, 1), baseline_epochs=12,

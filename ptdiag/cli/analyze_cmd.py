@@ -68,7 +68,7 @@ def analyze_command(
     ft_epochs: Annotated[int | None, Opt("--ft-epochs", help="Fine-tuning epochs.")] = None,
     ft_lrs: Annotated[str | None, Opt("--ft-lrs", help="Comma list: fine-tuning LR grid (chosen on reference val).")] = None,
     ft_seeds: Annotated[int | None, Opt("--ft-seeds", help="Fine-tuning seeds at the chosen LR.")] = None,
-    ft_from_block: Annotated[int | None, Opt("--ft-from-block", help="Fine-tune only blocks K.. (and the head) on cached activations of the frozen lower blocks; 0 = end to end. quick: 5.")] = None,
+    ft_from_block: Annotated[int | None, Opt("--ft-from-block", help="Fine-tune only blocks K.. (and the head) on cached activations of the frozen lower blocks; 0 = end to end. quick: 6.")] = None,
     batch_size: Annotated[int | None, Opt("--batch-size", help="Fine-tuning batch size (lower it on out-of-memory).")] = None,
     epsilon: Annotated[float | None, Opt("--epsilon", help="Out-of-support threshold on p_ref/p_shift.")] = None,
     folds: Annotated[int | None, Opt("--folds", help="Cross-fitting folds of the domain classifier.")] = None,
