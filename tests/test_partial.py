@@ -68,3 +68,15 @@ def test_each_seed_sees_every_view_once_per_cycle():
     for seed in range(4):
         assert sorted(view_for(epoch, seed, 3) for epoch in (1, 2, 3)) == [0, 1, 2]
     assert view_for(1, 0, 3) != view_for(1, 1, 3)
+
+
+def test_features_from_cached_activations_equal_the_backbones_own(lite0):
+    from ptdiag.engine.features import extract_features
+    from ptdiag.engine.partial import upper_features
+
+    split = split_at(lite0, 6)
+    normalize = Normalizer(*normalization(lite0), torch.device("cpu"))
+    images = _images(5)
+    acts = lower_activations(split, images, normalize, dtype=torch.float32)
+    np.testing.assert_allclose(upper_features(split, acts, torch.device("cpu")),
+                               extract_features(lite0, images, normalize), rtol=1e-5, atol=1e-5)

@@ -45,12 +45,13 @@ def finetune_spec(config: AnalyzeConfig, backbone: BackboneSpec, strategy: str, 
 def activation_spec(config: AnalyzeConfig, backbone: BackboneSpec) -> JobSpec:
     params = dict(model=backbone.name, weights=backbone.weights, weights_sha=file_digest(backbone.weights),
                   image_size=config.image_size, from_block=config.ft_from_block, views=config.ft_epochs,
-                  seed=config.seed)
+                  seed=config.seed, all_images=True)
     return JobSpec("activations", f"{backbone.label}-top{config.ft_from_block}", params)
 
 
 def run_activations(spec: JobSpec, ctx: Context) -> JobOutput:
-    """Frozen lower-block outputs (float16) for val, test, shift and every augmented view of the training images."""
+    """Frozen lower-block outputs for every reference and shifted image (float32: the features job derives the
+    backbone's features from them exactly) and every augmented view of the training images (float16)."""
     p = spec.params
     model = create_pretrained(BackboneSpec(p["model"], p["weights"]), len(ctx.data.pair.classes))
     split = split_at(model, p["from_block"])
@@ -59,16 +60,17 @@ def run_activations(spec: JobSpec, ctx: Context) -> JobOutput:
                     p["from_block"])
         return JobOutput({"supported": False})
     normalize = Normalizer(*normalization(model), ctx.device)
-    ctx.progress("job_steps", p["views"] + 3)
+    ctx.progress("job_steps", p["views"] + 2)
     arrays = {}
-    for name in ("val", "test", "shift"):
-        arrays[name] = lower_activations(split, ctx.data.part(name).images, normalize)
+    for name, images in (("reference", ctx.data.reference.images), ("shift", ctx.data.shift.images)):
+        arrays[name] = lower_activations(split, images, normalize, dtype=torch.float32)
         ctx.progress("job_advance", 1)
     train = ctx.data.part("train").images
     for view in range(p["views"]):
         arrays[f"train_view{view}"] = lower_activations(split, train, normalize, view_seed=p["seed"] * 1000 + view)
         ctx.progress("job_advance", 1)
-    return JobOutput({"supported": True, "shape": list(arrays["val"].shape[1:]), "blocks": split.n_blocks}, arrays)
+    return JobOutput({"supported": True, "shape": list(arrays["shift"].shape[1:]), "blocks": split.n_blocks,
+                      "from_block": p["from_block"]}, arrays)
 
 
 def run_finetune(spec: JobSpec, ctx: Context) -> JobOutput:
@@ -111,7 +113,13 @@ def _train_top_and_predict(split: TopSplit, arrays: dict[str, np.ndarray], cfg: 
                            ctx: Context) -> dict[str, np.ndarray]:
     views = [arrays[f"train_view{v}"] for v in range(sum(k.startswith("train_view") for k in arrays))]
     train_top(split, views, ctx.data.part("train").labels, cfg, ctx.device, on_step=step_reporter(ctx, spec))
-    return {name: predict_upper(split, arrays[name], ctx.device).argmax(1) for name in ("val", "test", "shift")}
+    sets = {name: take(arrays["reference"], ctx.data.split[name]) for name in ("val", "test")}
+    sets["shift"] = arrays["shift"]
+    return {name: predict_upper(split, acts, ctx.device).argmax(1) for name, acts in sets.items()}
+
+
+def take(array: np.ndarray, index: np.ndarray) -> np.ndarray:
+    return array[np.asarray(index)]
 
 
 def _save_checkpoint(model: nn.Module, spec: JobSpec, ctx: Context) -> None:

@@ -113,8 +113,8 @@ def _matches_forward(split: TopSplit) -> bool:
 
 @torch.no_grad()
 def lower_activations(split: TopSplit, images: np.ndarray, normalize: Normalizer, *, batch_size: int = 256,
-                      view_seed: int | None = None) -> np.ndarray:
-    """Outputs of the frozen lower blocks (float16, NCHW) for every image; augmented when `view_seed` is given."""
+                      view_seed: int | None = None, dtype: torch.dtype = torch.float16) -> np.ndarray:
+    """Outputs of the frozen lower blocks (NCHW, `dtype`) for every image; augmented when `view_seed` is given."""
     prepare_model(split.model, normalize.device)
     split.freeze_lower()
     generator = torch.Generator().manual_seed(view_seed) if view_seed is not None else None
@@ -124,7 +124,7 @@ def lower_activations(split: TopSplit, images: np.ndarray, normalize: Normalizer
         if generator is not None:
             x = channels_last(augment(x, generator))
         with _autocast(normalize.device):
-            outs.append(split.lower(x).to(torch.float16).cpu().numpy())
+            outs.append(split.lower(x).to(dtype).cpu().numpy())
     return np.concatenate(outs)
 
 
@@ -137,6 +137,20 @@ def predict_upper(split: TopSplit, activations: np.ndarray, device: torch.device
         h = channels_last(torch.from_numpy(activations[idx]).to(device).float())
         with _autocast(device):
             outs.append(split.upper(h).float().cpu().numpy())
+    return np.concatenate(outs)
+
+
+@torch.no_grad()
+def upper_features(split: TopSplit, activations: np.ndarray, device: torch.device, batch_size: int = 256) -> np.ndarray:
+    """Pooled pre-logit features (float32) from lower activations: the backbone's features without its lower pass."""
+    split.model.eval()
+    outs = []
+    for idx in _batches(len(activations), batch_size, None):
+        h = channels_last(torch.from_numpy(activations[idx]).to(device).float())
+        with _autocast(device):
+            for module in split.upper_modules:
+                h = module(h)
+            outs.append(split.model.forward_head(h, pre_logits=True).float().cpu().numpy())
     return np.concatenate(outs)
 
 

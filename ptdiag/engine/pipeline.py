@@ -87,7 +87,7 @@ def analyze(config: AnalyzeConfig, run_dir: Path, progress: Progress | None = No
 
     base_specs = baseline_jobs(config)
     executor.prefetch(base_specs, run_baseline, ctx)  # Ray: baselines train alongside the pre-trained stages
-    feat_specs = feature_jobs(config)
+    feat_specs = feature_jobs(config, _activation_keys(ctx, stage))  # top-block recipe: activations come first
     for spec, out in zip(feat_specs, stage("features", feat_specs, run_features), strict=True):
         ctx.features[spec.name] = out
     support_spec = JobSpec("support", feat_specs[0].name,
@@ -159,7 +159,8 @@ def _pretrained_evals(ctx: Context, stage) -> list[ModelEval]:
     evals: list[ModelEval] = []
     for backbone in backbones(config):
         name = backbone.label
-        features = feature_jobs(config)[backbones(config).index(backbone)].key(ctx.data.fingerprint)
+        features = feature_jobs(config, _activation_keys(ctx, stage))[backbones(config).index(backbone)].key(
+            ctx.data.fingerprint)
         probe_spec = JobSpec("probe", name, dict(backbone=name, features=features, cs=list(config.probe_cs),
                                                  seed=config.seed))
         ctx.probes[name] = probe = stage("probe", [probe_spec], run_probe)[0]
@@ -197,3 +198,11 @@ def _activations(ctx: Context, stage, backbone) -> str:
         ctx.activations[backbone.label] = stage("activations", [spec], run_activations)[0]
         ctx.activations[backbone.label].meta["key"] = spec.key(ctx.data.fingerprint)
     return ctx.activations[backbone.label].meta["key"]
+
+
+def _activation_keys(ctx: Context, stage) -> dict[str, str]:
+    """Per backbone, its activations job's key (the job runs on first call) when the top-block recipe fine-tunes."""
+    config = ctx.config
+    if not config.ft_from_block or all(s == "lp" for s in config.strategies):
+        return {}
+    return {backbone.label: _activations(ctx, stage, backbone) for backbone in backbones(config)}

@@ -100,8 +100,10 @@ def _stage_seconds(config: AnalyzeConfig, r: Rates, *, n_train: int, n_val: int,
     }
     predict_per_run = (n_val + n_test + n_sh) * (r.pretrained_predict if not r.lower_predict else r.lower_predict / 2)
     stages["finetune"] = ft_runs * (config.ft_epochs * n_train * r.finetune_train + predict_per_run)
-    if r.lower_predict and ft_runs:
-        stages["activations"] = backbones * (n_val + n_test + n_sh + config.ft_epochs * n_train) * r.lower_predict
+    if r.lower_predict and ft_runs:  # one lower pass over every image (+ augmented views); features reuse it
+        stages["activations"] = backbones * (n_ref + n_sh + config.ft_epochs * n_train) * r.lower_predict
+        stages["features"] = backbones * (n_ref + n_sh) * max(r.pretrained_predict - r.lower_predict,
+                                                               0.1 * r.pretrained_predict)
     if config.remedies:
         stages["remedies"] = backbones * _REMEDY_FITS * (n_sh + n_test) * r.lr_fit_per_row
     return stages

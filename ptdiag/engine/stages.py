@@ -17,6 +17,7 @@ from ptdiag.config import AnalyzeConfig
 from ptdiag.engine.features import extract_features, fit_linear_probe
 from ptdiag.engine.jobs import JobOutput, JobSpec
 from ptdiag.engine.models import BackboneSpec, create_baseline, create_pretrained, normalization
+from ptdiag.engine.partial import split_at, upper_features
 from ptdiag.engine.rundata import Context, take_rows
 from ptdiag.engine.train import ArraySet, Normalizer, TrainConfig, train_model
 from ptdiag.errors import ResourceError
@@ -78,10 +79,17 @@ def penultimate_features(model, normalize: Normalizer, data, size: int) -> dict[
             for name in ("train", "val", "test", "shift")}
 
 
-def feature_jobs(config: AnalyzeConfig) -> list[JobSpec]:
-    return [JobSpec("features", spec.label, dict(model=spec.name, weights=spec.weights,
-                                                 weights_sha=file_digest(spec.weights), image_size=config.image_size))
-            for spec in backbones(config)]
+def feature_jobs(config: AnalyzeConfig, activations: dict[str, str] | None = None) -> list[JobSpec]:
+    """One features job per backbone; with `activations` (backbone label -> activations job key) the features are
+    the upper blocks' output on those cached activations (the same numbers, without a second lower pass)."""
+    specs = []
+    for spec in backbones(config):
+        params = dict(model=spec.name, weights=spec.weights, weights_sha=file_digest(spec.weights),
+                      image_size=config.image_size)
+        if activations and spec.label in activations:
+            params["activations"] = activations[spec.label]
+        specs.append(JobSpec("features", spec.label, params))
+    return specs
 
 
 def file_digest(path: str | None) -> str | None:
@@ -104,6 +112,12 @@ def run_features(spec: JobSpec, ctx: Context) -> JobOutput:
     p = spec.params
     model = create_pretrained(BackboneSpec(p["model"], p["weights"]), len(ctx.data.pair.classes))
     normalize = Normalizer(*normalization(model), ctx.device)
+    acts = ctx.activations.get(spec.name) if p.get("activations") else None
+    if acts is not None and acts.meta.get("supported"):
+        split = split_at(model, acts.meta["from_block"])
+        ref, shift = (upper_features(split, acts.arrays[name], ctx.device).astype(np.float16)
+                      for name in ("reference", "shift"))
+        return JobOutput({"dim": int(ref.shape[1]), "from_activations": True}, {"reference": ref, "shift": shift})
     ctx.progress("job_steps", 2)
     ref = features_in_blocks(model, ctx.data.reference.images, normalize)
     ctx.progress("job_advance", 1)

@@ -97,7 +97,7 @@ RESIDENT_SHARE = 0.25  # keep images on the accelerator when they take at most t
 
 def on_device(images: np.ndarray, device: torch.device, *, force: bool = False) -> np.ndarray | DeviceImages:
     """Images resident on a CUDA device when they fit (no host-to-device copy per batch), else unchanged."""
-    if isinstance(images, DeviceImages):
+    if isinstance(images, DeviceImages) or not isinstance(images, np.ndarray):  # disk-backed images stay on the host
         return images
     if not force:
         if device.type != "cuda":
