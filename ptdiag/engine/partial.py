@@ -128,21 +128,19 @@ def lower_activations(split: TopSplit, images: np.ndarray, normalize: Normalizer
     return np.concatenate(outs)
 
 
-@torch.no_grad()
 def predict_upper(split: TopSplit, activations: np.ndarray, device: torch.device, batch_size: int = 256) -> np.ndarray:
     """Logits of the upper part for cached lower activations."""
-    split.model.eval()
-    outs = []
-    for idx in _batches(len(activations), batch_size, None):
-        h = channels_last(torch.from_numpy(activations[idx]).to(device).float())
-        with _autocast(device):
-            outs.append(split.upper(h).float().cpu().numpy())
-    return np.concatenate(outs)
+    return _upper_outputs(split, activations, device, batch_size, pre_logits=False)
+
+
+def upper_features(split: TopSplit, activations: np.ndarray, device: torch.device, batch_size: int = 256) -> np.ndarray:
+    """Pooled pre-logit features (float32) from lower activations: the backbone's features without its lower pass."""
+    return _upper_outputs(split, activations, device, batch_size, pre_logits=True)
 
 
 @torch.no_grad()
-def upper_features(split: TopSplit, activations: np.ndarray, device: torch.device, batch_size: int = 256) -> np.ndarray:
-    """Pooled pre-logit features (float32) from lower activations: the backbone's features without its lower pass."""
+def _upper_outputs(split: TopSplit, activations: np.ndarray, device: torch.device, batch_size: int,
+                   pre_logits: bool) -> np.ndarray:
     split.model.eval()
     outs = []
     for idx in _batches(len(activations), batch_size, None):
@@ -150,7 +148,7 @@ def upper_features(split: TopSplit, activations: np.ndarray, device: torch.devic
         with _autocast(device):
             for module in split.upper_modules:
                 h = module(h)
-            outs.append(split.model.forward_head(h, pre_logits=True).float().cpu().numpy())
+            outs.append(split.model.forward_head(h, pre_logits=pre_logits).float().cpu().numpy())
     return np.concatenate(outs)
 
 
