@@ -80,3 +80,18 @@ def test_features_from_cached_activations_equal_the_backbones_own(lite0):
     acts = lower_activations(split, images, normalize, dtype=torch.float32)
     np.testing.assert_allclose(upper_features(split, acts, torch.device("cpu")),
                                extract_features(lite0, images, normalize), rtol=1e-5, atol=1e-5)
+
+
+def test_cpu_chunked_forward_gives_the_whole_batch_numbers(lite0, monkeypatch):
+    """Chunking a CPU forward (to keep activations off fresh mmap'ed pages) must not change a single bit."""
+    import ptdiag.engine.train as train
+
+    normalize = Normalizer(*normalization(lite0), torch.device("cpu"))
+    images = _images(75)  # not a multiple of the chunk
+    split = split_at(lite0, 6)
+    monkeypatch.setattr(train, "CPU_CHUNK", 10_000)
+    whole = (predict(lite0, images, normalize), lower_activations(split, images, normalize, view_seed=1))
+    monkeypatch.setattr(train, "CPU_CHUNK", 16)
+    chunked = (predict(lite0, images, normalize), lower_activations(split, images, normalize, view_seed=1))
+    for a, b in zip(whole, chunked):
+        np.testing.assert_array_equal(a, b)

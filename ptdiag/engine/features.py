@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from ptdiag.engine.train import Normalizer, _autocast, _batches, prepare_model
+from ptdiag.engine.train import Normalizer, _autocast, _batches, forward_in_chunks, prepare_model
 
 DEFAULT_PROBE_CS = (0.01, 0.1, 1.0)
 
@@ -37,7 +37,7 @@ def extract_features(model: nn.Module, images: np.ndarray, normalize: Normalizer
     outs = []
     for idx in _batches(len(images), batch_size, None):
         with _autocast(normalize.device):
-            outs.append(wrapped(normalize(images[idx])).float().cpu().numpy())
+            outs.append(forward_in_chunks(wrapped, normalize(images[idx])).float().cpu().numpy())
     return np.concatenate(outs).astype(np.float32)
 
 

@@ -29,6 +29,7 @@ from ptdiag.engine.train import (
     augment,
     channels_last,
     fit_loop,
+    forward_in_chunks,
     prepare_model,
 )
 
@@ -124,7 +125,7 @@ def lower_activations(split: TopSplit, images: np.ndarray, normalize: Normalizer
         if generator is not None:
             x = channels_last(augment(x, generator))
         with _autocast(normalize.device):
-            outs.append(split.lower(x).to(dtype).cpu().numpy())
+            outs.append(forward_in_chunks(split.lower, x).to(dtype).cpu().numpy())
     return np.concatenate(outs)
 
 
