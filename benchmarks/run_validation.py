@@ -78,18 +78,19 @@ def main() -> None:
     argv = argv[: argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=0, help="data-generation and training seed (analyze --seed)")
     parser.add_argument("scenarios", nargs="+")
     args = parser.parse_args(argv)
     for arg in args.scenarios:
         name, params = parse(arg)
         n_ref, n_shift = params.pop("n_reference", 4000), params.pop("n_shift", 2000)
         key = arg.replace(":", "_").replace(",", "_").replace("=", "")
-        data = get_scenario(name).generate(args.out / "data" / key, n_reference=n_ref, n_shift=n_shift, seed=0,
+        data = get_scenario(name).generate(args.out / "data" / key, n_reference=n_ref, n_shift=n_shift, seed=args.seed,
                                            **params)
         run = args.out / key
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "ptdiag", "analyze", "--train", str(data.reference_dir), "--shift",
-                        str(data.shift_dir), "--out", str(run), "-q", *extra], check=False)
+                        str(data.shift_dir), "--out", str(run), "-q", "--seed", str(args.seed), *extra], check=False)
         wall = time.perf_counter() - start
         results = json.loads((run / "results.json").read_text())
         print(summarize(arg, results, wall), flush=True)
