@@ -89,9 +89,9 @@ def test_cpu_chunked_forward_gives_the_whole_batch_numbers(lite0, monkeypatch):
     normalize = Normalizer(*normalization(lite0), torch.device("cpu"))
     images = _images(75)  # not a multiple of the chunk
     split = split_at(lite0, 6)
-    monkeypatch.setattr(train, "CPU_CHUNK", 10_000)
+    monkeypatch.setattr(train, "CPU_CHUNK_VALUES", 10**9)
     whole = (predict(lite0, images, normalize), lower_activations(split, images, normalize, view_seed=1))
-    monkeypatch.setattr(train, "CPU_CHUNK", 16)
+    monkeypatch.setattr(train, "CPU_CHUNK_VALUES", 16 * 3 * 32 * 32)  # 16 rows
     chunked = (predict(lite0, images, normalize), lower_activations(split, images, normalize, view_seed=1))
-    for a, b in zip(whole, chunked):
+    for a, b in zip(whole, chunked, strict=True):
         np.testing.assert_array_equal(a, b)
