@@ -210,3 +210,20 @@ def test_decomposition_chart_with_an_empty_split():
     for row in results["decomposition"]["baseline"] + results["decomposition"]["pretrained"]:
         row["extrapolation_component"] = None
     assert "<svg" in section(render_html(results), "decomposition-chart")
+
+
+def test_write_html_keeps_a_report_rendered_from_the_same_results(tmp_path):
+    """A rerun of a finished analysis does not redraw its plots; changed results do, and so does reuse=False."""
+    target = tmp_path / "report.html"
+    write_html(fixture("basic"), target)
+    target.write_text(target.read_text(encoding="utf-8") + "<!-- marker -->", encoding="utf-8")
+    write_html(fixture("basic"), target)
+    assert target.read_text(encoding="utf-8").endswith("<!-- marker -->")
+    changed = fixture("basic")
+    changed["verdict"]["reasons"] = [*changed["verdict"]["reasons"], "one more reason"]
+    write_html(changed, target)
+    assert "<!-- marker -->" not in target.read_text(encoding="utf-8")
+    assert "one more reason" in target.read_text(encoding="utf-8")
+    target.write_text(target.read_text(encoding="utf-8") + "<!-- marker -->", encoding="utf-8")
+    write_html(changed, target, reuse=False)
+    assert "<!-- marker -->" not in target.read_text(encoding="utf-8")

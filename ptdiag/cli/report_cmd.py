@@ -81,7 +81,7 @@ def report_command(
     if html:
         target = Path(html_file) if html_file else results_path.parent / "report.html"
         try:
-            write_html(results, target, image_root=results_path.parent)
+            write_html(results, target, image_root=results_path.parent, reuse=False)
         except OSError as exc:
             raise UsageError(f"{target}: cannot write the HTML report ({exc.strerror})") from None
         err_console.print(f"wrote {target}", highlight=False, markup=False)

@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from ptdiag._io import write_json_atomic
 from ptdiag.errors import DataError, UsageError
@@ -78,6 +77,8 @@ def _carve(pool: np.ndarray, labels: np.ndarray, size: int, seed: int, part: str
     """Move ``size`` indices out of ``pool``, stratified by label; returns (rest, carved)."""
     if size == 0:
         return pool, np.zeros(0, dtype=np.int64)
+    from sklearn.model_selection import train_test_split  # 1-2 s to import; a rerun reads split.json
+
     try:
         rest, carved = train_test_split(pool, test_size=size, stratify=labels[pool], random_state=seed)
     except ValueError as exc:

@@ -179,3 +179,16 @@ def quote_names(names: Sequence[str]) -> str:
     shown = ", ".join(f"'{n}'" for n in list(names)[:MAX_LISTED])
     return shown + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
 
+
+@dataclass(frozen=True)
+class ArraySet:
+    """Images (N, H, W, 3) uint8 and integer labels (N,)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: np.ndarray) -> ArraySet:
+        return ArraySet(self.images[index], self.labels[index])

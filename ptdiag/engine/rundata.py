@@ -6,19 +6,22 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ptdiag.config import AnalyzeConfig
 from ptdiag.data.decode_cache import DecodeCache
 from ptdiag.data.diskarray import DiskImages, write_npy
 from ptdiag.data.ingest import DatasetPair, load_pair
 from ptdiag.data.splits import load_or_create_split
+from ptdiag.data.types import ArraySet
 from ptdiag.engine.jobs import JobOutput
-from ptdiag.engine.train import ArraySet, resize_images
-from ptdiag.stats.score import ModelEval
+
+if TYPE_CHECKING:  # torch is imported only when a job computes (a finished rerun never needs it)
+    import torch
+
+    from ptdiag.stats.score import ModelEval
 
 Progress = Callable[[str, Any], None]  # (event, payload) — the CLI turns events into rich progress bars
 
@@ -64,6 +67,8 @@ class RunData:
 
     def _resize(self, images, size: int, name: str):
         """`images` at `size` px: in memory, or written once to `arrays_dir` in blocks and read back lazily."""
+        from ptdiag.engine.train import resize_images  # torch: only when a job needs resized images
+
         if self.arrays_dir is None or not isinstance(images, DiskImages):
             return resize_images(np.asarray(images), size)
         path = self.arrays_dir / f"{name}-{self.fingerprint}-{images.shape[1]}to{size}px.npy"
@@ -93,6 +98,8 @@ class Context:
 
     def add_eval(self, evals: list[ModelEval], pred_test: np.ndarray, pred_shift: np.ndarray, **kwargs) -> None:
         """Record a model's predictions and its correctness on the reference test and shifted sets."""
+        from ptdiag.stats.score import ModelEval  # scipy: imported when models are evaluated, not on a rerun
+
         test_labels, shift_labels = self.data.part("test").labels, self.data.shift.labels
         evals.append(ModelEval(ref_correct=pred_test == test_labels, shift_correct=pred_shift == shift_labels,
                                **kwargs))
@@ -142,5 +149,4 @@ def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> Ru
     data = RunData(pair, ref_index, shift_index, split, ArraySet(ref_images, labels),
                    ArraySet(shift_images, pair.shift.labels[shift_index]), digest.hexdigest()[:16],
                    arrays_dir=run_dir / "arrays")
-    data.at_size(config.baseline_image_size)  # resized once here, not by each (possibly remote) baseline job
     return data

@@ -7,6 +7,7 @@ Only markup this module builds itself (the matplotlib SVG) is marked safe.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import re
@@ -80,12 +81,41 @@ def render_html(results: dict[str, Any], image_root: str | Path | None = None) -
     """The report as one HTML string. `image_root` resolves relative gallery paths (e.g. the run directory)."""
     env = _environment()
     context = _context(results, Path(image_root) if image_root is not None else None)
-    return env.get_template("report.html.j2").render(**context)
+    return env.get_template("report.html.j2").render(**context, results_digest=report_digest(results, image_root))
 
 
-def write_html(results: dict[str, Any], path: str | Path, image_root: str | Path | None = None) -> Path:
-    """Render and write the report atomically; returns the path."""
+def write_html(results: dict[str, Any], path: str | Path, image_root: str | Path | None = None, *,
+               reuse: bool = True) -> Path:
+    """Render and write the report atomically; returns the path.
+
+    With `reuse`, a report at `path` rendered by this ptdiag version from the same results (its digest is in the
+    page's head) is kept as it is: drawing the plots is most of a finished run's rerun time.
+    """
+    path = Path(path)
+    if reuse and _rendered_from(path) == report_digest(results, image_root):
+        return path
     return write_text_atomic(path, render_html(results, image_root))
+
+
+def report_digest(results: dict[str, Any], image_root: str | Path | None) -> str:
+    """What a rendered report depends on: the results, the image root and the ptdiag version."""
+    from ptdiag import __version__
+
+    blob = json.dumps([results, str(image_root), __version__], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+_DIGEST = re.compile(r'<meta name="ptdiag-results" content="([0-9a-f]+)">')
+
+
+def _rendered_from(path: Path) -> str | None:
+    """The results digest in an existing report's head, or None (no file, not ours, unreadable)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            match = _DIGEST.search(handle.read(4096))
+    except OSError:
+        return None
+    return match.group(1) if match else None
 
 
 def _environment() -> jinja2.Environment:

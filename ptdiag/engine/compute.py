@@ -1,0 +1,182 @@
+"""The stages of `analyze` after ingest: jobs for baselines, features, probe, fine-tunes, support split and remedies,
+then the statistics, results.json and predictions.parquet (`ptdiag.engine.pipeline.analyze` calls `run_stages`)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ptdiag._io import write_json_atomic
+from ptdiag.config import AnalyzeConfig
+from ptdiag.engine.executors import make_executor
+from ptdiag.engine.finetune import activation_spec, finetune_spec, run_activations, run_finetune
+from ptdiag.engine.jobs import JobOutput, JobSpec, JobStore
+from ptdiag.engine.models import pick_device
+from ptdiag.engine.remedy_stage import (
+    attach_remedies,
+    remedy_evals,
+    remedy_frames,
+    remedy_section,
+    remedy_specs,
+    run_remedies,
+    scorer_takes_remedies,
+)
+from ptdiag.engine.results import assemble_results, write_predictions
+from ptdiag.engine.rundata import Context, Progress, RunData
+from ptdiag.engine.stages import (
+    backbones,
+    baseline_jobs,
+    feature_jobs,
+    run_baseline,
+    run_features,
+    run_probe,
+    run_support,
+    support_from_job,
+)
+from ptdiag.errors import DataError, ResourceError
+from ptdiag.schema import validate_results
+from ptdiag.stats.score import ModelEval, StatsConfig, score
+from ptdiag.stats.support import SupportConfig
+from ptdiag.stats.thresholds import VerdictConfig
+
+log = logging.getLogger("ptdiag")
+
+
+def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Progress, timings: dict[str, float],
+               clock: float) -> dict[str, Any]:
+    """Run (or reuse) every job of the analysis on prepared `data`; write and return the validated results."""
+    torch.manual_seed(config.seed)
+    device = pick_device(config.device)
+    data.at_size(config.baseline_image_size)  # resized once here, not by each (possibly remote) baseline job
+    ctx = Context(config, data, device, progress,
+                  checkpoint_dir=run_dir / "checkpoints" if config.save_checkpoints else None)
+    store = JobStore(run_dir / "jobs", data.fingerprint)
+    executor = make_executor(config, run_dir, store, on_job=lambda spec, out: progress("job_done", (spec, out)))
+
+    def stage(name: str, jobs: list[JobSpec], fn) -> list[JobOutput]:
+        start = time.perf_counter()
+        progress("stage", (name, len(jobs)))
+        try:
+            outputs = executor.run(jobs, fn, ctx)
+        except torch.OutOfMemoryError:
+            raise ResourceError(f"out of memory in stage {name!r} on {device}",
+                                hint="lower --batch-size, --image-size or --max-reference") from None
+        # Compute seconds of the stage's jobs, also when they were reused from an earlier invocation.
+        spent = sum(o.seconds for o in outputs) if outputs else time.perf_counter() - start
+        timings[name] = timings.get(name, 0.0) + spent
+        return outputs
+
+    base_specs = baseline_jobs(config)
+    executor.prefetch(base_specs, run_baseline, ctx)  # Ray: baselines train alongside the pre-trained stages
+    feat_specs = feature_jobs(config, _activation_keys(ctx, stage))  # top-block recipe: activations come first
+    for spec, out in zip(feat_specs, stage("features", feat_specs, run_features), strict=True):
+        ctx.features[spec.name] = out
+    support_spec = JobSpec("support", feat_specs[0].name,
+                           dict(backbone=feat_specs[0].name, features=feat_specs[0].key(data.fingerprint),
+                                folds=config.folds, seed=config.seed, max_reference=config.support_max_reference,
+                                assignments=SupportConfig.assignments))
+    executor.prefetch([support_spec], run_support, ctx)  # the support split needs only the features
+    pretrained = _pretrained_evals(ctx, stage)
+    base_outputs = stage("baselines", base_specs, run_baseline)
+    evals = _baseline_evals(ctx, base_specs, base_outputs) + pretrained
+    # add_eval appended the baselines' predictions last: move them first, in the order of `evals`
+    ctx.predictions[:] = ctx.predictions[len(pretrained):] + ctx.predictions[:len(pretrained)]
+    try:
+        support_out = stage("support", [support_spec], run_support)[0]
+        support = support_from_job(support_out).at_epsilon(config.epsilon)  # ε only thresholds: no refit
+    except DataError as exc:  # e.g. too few shifted images to cross-fit: report ER without the split
+        log.warning("support split skipped: %s", exc.message)
+        support_out, support = None, None
+    remedy_jobs = remedy_specs(config, ctx, base_specs, base_outputs, feat_specs)
+    remedy_out = stage("remedies", remedy_jobs, run_remedies)[0] if remedy_jobs else None
+    start = time.perf_counter()
+    verdict_config = VerdictConfig(material_points=config.material_points / 100,
+                                   material_share=config.material_share, min_r2=config.min_r2)
+    scored = evals + (remedy_evals(ctx, remedy_out, support) if scorer_takes_remedies() else [])
+    scores = score(scored, support, StatsConfig(scale=config.scale, epsilon=config.epsilon,
+                                               bootstrap=config.bootstrap, seed=config.seed, verdict=verdict_config))
+    timings["statistics"] = time.perf_counter() - start
+    timings["total"] = sum(timings.values())
+    timings["this_invocation"] = time.perf_counter() - clock  # wall time of this call (small when resuming)
+    score_dict = scores.to_dict()
+    remedy_scores = score_dict.pop("remedy_scores", None)
+    results = assemble_results(config, data, score_dict, support, support_out, evals, timings, device)
+    attach_remedies(results, remedy_section(ctx, remedy_out, support, remedy_scores), config.remedies)
+    if support is None:
+        results.setdefault("warnings", []).append("the support split could not run (see ptdiag.log): the gap is "
+                                                  "not decomposed into bias and extrapolation")
+    write_predictions(run_dir, ctx, evals, support_out, extra=remedy_frames(ctx, remedy_out, support))
+    write_json_atomic(run_dir / "results.json", validate_results(results))
+    return results
+
+
+
+
+def _baseline_evals(ctx: Context, specs: list[JobSpec], outputs: list[JobOutput]) -> list[ModelEval]:
+    evals: list[ModelEval] = []
+    for spec, out in zip(specs, outputs, strict=True):
+        p = spec.params
+        for epoch in p["eval_epochs"]:
+            ctx.add_eval(evals, out.arrays[f"e{epoch}_test"], out.arrays[f"e{epoch}_shift"],
+                         name=f"{spec.name}-e{epoch}", kind="baseline", run=spec.name,
+                         meta=dict(arch=p["arch"], fraction=p["fraction"], epoch=epoch, seed=p["seed"]))
+    return evals
+
+
+def _pretrained_evals(ctx: Context, stage) -> list[ModelEval]:
+    config = ctx.config
+    evals: list[ModelEval] = []
+    for backbone in backbones(config):
+        name = backbone.label
+        features = feature_jobs(config, _activation_keys(ctx, stage))[backbones(config).index(backbone)].key(
+            ctx.data.fingerprint)
+        probe_spec = JobSpec("probe", name, dict(backbone=name, features=features, cs=list(config.probe_cs),
+                                                 seed=config.seed))
+        ctx.probes[name] = probe = stage("probe", [probe_spec], run_probe)[0]
+        if "lp" in config.strategies:
+            ctx.add_eval(evals, probe.arrays["pred_test"], probe.arrays["pred_shift"], name=f"{name}/lp",
+                         kind="pretrained", meta=dict(model=name, strategy="lp", lr=None, C=probe.meta["C"],
+                                                      seed=config.seed, val_acc=probe.meta["val_acc"]))
+        for strategy in (s for s in config.strategies if s != "lp"):
+            # LR on the reference validation split only (never the test or shifted set), then more seeds.
+            acts = _activations(ctx, stage, backbone) if config.ft_from_block else None
+            grid = [finetune_spec(config, backbone, strategy, lr, config.seed, features, acts) for lr in config.ft_lrs]
+            grid_out = stage(f"finetune-{strategy}-lr", grid, run_finetune)
+            if all(o.meta.get("diverged") for o in grid_out):
+                raise ResourceError(f"{name}/{strategy}: every learning rate in --ft-lrs diverged",
+                                    hint="use smaller --ft-lrs")
+            best = int(np.argmax([o.meta["val_acc"] for o in grid_out]))
+            lr = config.ft_lrs[best]
+            seeds = [finetune_spec(config, backbone, strategy, lr, config.seed + k, features, acts)
+                     for k in range(1, config.ft_seeds)]
+            outs = [grid_out[best]] + stage(f"finetune-{strategy}-seeds", seeds, run_finetune)
+            for k, out in enumerate(outs):
+                ctx.add_eval(evals, out.arrays["pred_test"], out.arrays["pred_shift"], name=f"{name}/{strategy}",
+                             kind="pretrained",
+                             meta=dict(model=name, strategy=strategy, lr=lr, seed=config.seed + k,
+                                       val_acc=out.meta["val_acc"],
+                                       lr_grid={f"{g:g}": o.meta["val_acc"]
+                                                for g, o in zip(config.ft_lrs, grid_out, strict=True)}))
+    return evals
+
+
+def _activations(ctx: Context, stage, backbone) -> str:
+    """Run (or reuse) the backbone's frozen lower-block activations job; return its key for the fine-tune specs."""
+    if backbone.label not in ctx.activations:
+        spec = activation_spec(ctx.config, backbone)
+        ctx.activations[backbone.label] = stage("activations", [spec], run_activations)[0]
+        ctx.activations[backbone.label].meta["key"] = spec.key(ctx.data.fingerprint)
+    return ctx.activations[backbone.label].meta["key"]
+
+
+def _activation_keys(ctx: Context, stage) -> dict[str, str]:
+    """Per backbone, its activations job's key (the job runs on first call) when the top-block recipe fine-tunes."""
+    config = ctx.config
+    if not config.ft_from_block or all(s == "lp" for s in config.strategies):
+        return {}
+    return {backbone.label: _activations(ctx, stage, backbone) for backbone in backbones(config)}
