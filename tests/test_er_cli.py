@@ -92,3 +92,25 @@ def test_subprocess_python_m_ptdiag_er(tmp_path):
     good = subprocess.run([sys.executable, "-m", "ptdiag", "er", "--accuracies", str(write(tmp_path, GOOD))],
                           capture_output=True, text=True, timeout=120)
     assert good.returncode == 0 and "lp" in good.stdout
+
+
+def test_a_flat_precise_line_is_trusted_by_its_prediction_band(tmp_path):
+    """r² ≈ 0 (baselines at the floor of the shifted set, tight scatter) must not demote the line: a candidate far
+    above it stands out of the band, one on it does not (issue 11: trust by the band, not by r²)."""
+    rng = __import__("numpy").random.default_rng(0)
+    rows = [f"b{i},baseline,{ref:.3f},{0.10 + rng.normal(0, 0.004):.4f},2000,2000"
+            for i, ref in enumerate([0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.6, 0.7, 0.8])]
+    csv = write(tmp_path, "\n".join([HEADER, *rows, "lpft,pretrained,0.84,0.80,2000,2000",
+                                     "plain,pretrained,0.84,0.10,2000,2000"]) + "\n")
+    out_json = tmp_path / "er.json"
+    result = runner.invoke(app, ["er", "--accuracies", str(csv), "--json", str(out_json)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out_json.read_text())
+    assert doc["fit"]["shift"]["r2"] < 0.3
+    models = {m["model"]: m for m in doc["models"]}
+    assert models["lpft"]["evidence"] == "line" and models["lpft"]["er"]["lower"] > 0.6
+    assert models["lpft"]["prediction_band"]["shift"]["beyond"] is True
+    assert models["plain"]["prediction_band"]["shift"]["beyond"] is False
+    band = models["plain"]["prediction_band"]["shift"]
+    assert band["lower"] < models["plain"]["predicted_shift_acc"] < band["upper"]
+    assert "inside the baselines' scatter" in result.output

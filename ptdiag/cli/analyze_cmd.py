@@ -76,7 +76,7 @@ def analyze_command(
     bootstrap: Annotated[int | None, Opt("--bootstrap", help="Bootstrap replicates for the test-noise interval.")] = None,
     material_points: Annotated[float | None, Opt("--material-points", help="Verdict: smallest material effect, in accuracy points [2].")] = None,
     material_share: Annotated[float | None, Opt("--material-share", help="Verdict: smallest material share of the baseline drop [0.25].")] = None,
-    min_r2: Annotated[float | None, Opt("--min-r2", help="Used by `ptdiag er` only (r² below it: nonparametric comparison); analyze trusts the line by its prediction band [0.8].")] = None,
+    min_r2: Annotated[float | None, Opt("--min-r2", help="r² below it: the line-fit check warns (the line is trusted by its prediction band at the candidate, not by r²) [0.8].")] = None,
     seed: Annotated[int | None, Opt("--seed", help="Seed for splits, subsampling and training.")] = None,
     device: Annotated[str | None, Opt("--device", help="auto | cpu | cuda | cuda:N | mps.")] = None,
     strict: Annotated[bool | None, Opt("--strict/--no-strict", help="Corrupt images are fatal.")] = None,

@@ -54,7 +54,11 @@ def render_er(result: ErResult, console: Console) -> None:
                       f"reference range {100 * lo:.1f}–{100 * hi:.1f}%")
     main = _table(("model", "kind", "ref", "shift", "predicted", "ER [95% CI]", "note"))
     for m in result.models:
-        note = f"extrap. {m['extrapolation_distance']:.2f}" if m["extrapolated"] else ""
+        notes = [f"extrap. {m['extrapolation_distance']:.2f}"] if m["extrapolated"] else []
+        band = (m.get("prediction_band") or {}).get("shift")
+        if m["kind"] == "pretrained" and band is not None and not band["beyond"]:
+            notes.append("inside the baselines' scatter")
+        note = "; ".join(notes)
         main.add_row(Text(m["model"]), m["kind"], _pct(m["ref_acc"]), _pct(m["shift_acc"]),
                      _pct(m["predicted_shift_acc"]), _er(m.get("er")), note)
     console.print(main)

@@ -12,8 +12,8 @@ class VerdictConfig:
     Attributes:
         material_points: smallest effect (ER, gap component) that counts as material.
         material_share: smallest share of the relevant drop an effect must reach to be material.
-        min_r2: `ptdiag er` only (accuracy tables): below this r² the nonparametric comparison is used. `analyze`
-            and `score` trust the line by its prediction band at the candidate instead (r² is reported).
+        min_r2: below this r² the line-fit check warns. Nothing switches on r²: `analyze`, `score` and `er` trust
+            the line by its prediction band at the candidate (a flat, precise line has r² ≈ 0).
         min_baselines: fewer baseline models than this lowers the confidence (the line's t* grows fast).
         recommended_baselines: fewer than this gives a warning only.
         min_runs: fewer baseline *training runs* than this (checkpoints of one run count once) fails the
