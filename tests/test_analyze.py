@@ -190,3 +190,25 @@ def test_remedies_are_measured_held_out_and_exported(finished_run):
         assert rows_of["correct"].mean() == pytest.approx(rows[name]["shift_acc"])
     weights = table[table["kind"] == "remedy-weight"]
     assert len(weights) == results["data"]["split"]["train"] and weights["weight"].mean() == pytest.approx(1.0, 1e-3)
+
+
+def test_every_renderer_reads_a_current_results_file(finished_run):
+    """The golden fixtures predate schema 2's keys; a fresh analysis must render in every format as well."""
+    import io
+
+    from rich.console import Console
+
+    from ptdiag.report import render_html, render_json, render_markdown, render_terminal
+
+    out, _ = finished_run
+    results = validate_results(json.loads((out / "results.json").read_text()))
+    kind = results["verdict"]["kind"]
+    html = render_html(results, image_root=out)
+    assert kind in html and "remedies" in html
+    markdown = render_markdown(results)
+    assert kind in markdown and results["verdict"]["reasons"][0][:30] in markdown
+    assert json.loads(render_json(results))["verdict"]["kind"] == kind
+    console = Console(width=160, record=True, file=io.StringIO())
+    render_terminal(results, console)
+    terminal = console.export_text()
+    assert kind in terminal and "resamples" in terminal
