@@ -193,6 +193,14 @@ def test_analyze_on_a_hf_dataset_and_shards_counts_like_the_image_folder(tmp_pat
     assert results["data"]["shift"]["class_counts"] == expected.shift.class_counts()
     paths = __import__("pandas").read_parquet(out / "predictions.parquet")["path"]
     assert paths.str.startswith("hf:").any() and paths.str.startswith("wds:").any()
+    # Images inside a dataset or shard carry their thumbnail (the report cannot open them as files).
+    from ptdiag.report import render_html
+
+    galleries = results["galleries"]
+    items = [item for key in ("most_out_of_support", "most_shift_like_reference") for item in galleries[key]]
+    assert items and all(item["thumbnail"].startswith("data:image/png;base64,") for item in items)
+    html = render_html(results, image_root=out)
+    assert "image not readable" not in html and html.count("data:image/png;base64,") >= len(items)
 
 
 def test_missing_extras_give_a_clear_message(sources, monkeypatch):

@@ -227,3 +227,13 @@ def test_write_html_keeps_a_report_rendered_from_the_same_results(tmp_path):
     target.write_text(target.read_text(encoding="utf-8") + "<!-- marker -->", encoding="utf-8")
     write_html(changed, target, reuse=False)
     assert "<!-- marker -->" not in target.read_text(encoding="utf-8")
+
+
+def test_embedded_thumbnails_are_used_and_anything_else_is_ignored():
+    """Thumbnails the analysis embeds (images inside datasets/shards) are shown; a forged value is not rendered."""
+    results = fixture("basic")
+    results["galleries"]["most_out_of_support"][0]["thumbnail"] = "data:image/png;base64,iVBORw0KGgo="
+    results["galleries"]["in_support_baseline_errors"][0]["thumbnail"] = 'javascript:alert(1)" onerror="x'
+    gallery = section(render_html(results), "galleries")
+    assert gallery.count('src="data:image/png;base64,iVBORw0KGgo="') == 1
+    assert "javascript" not in gallery and "onerror" not in gallery

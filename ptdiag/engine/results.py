@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +13,7 @@ import numpy as np
 import pandas as pd
 import timm
 import torch
+from PIL import Image
 
 from ptdiag import __version__
 from ptdiag._io import atomic_write
@@ -62,8 +65,9 @@ def _galleries(data: RunData, evals: list[ModelEval], support: SupportSplit, sup
 
     def shift_item(i: int) -> dict[str, Any]:
         j = data.shift_index[i]
-        return {"path": str(pair.shift.paths[j]), "label": pair.classes[pair.shift.labels[j]], "rho": float(rho[i]),
-                "baseline_error_rate": float(error_rate[i])}
+        return _with_thumbnail({"path": str(pair.shift.paths[j]), "label": pair.classes[pair.shift.labels[j]],
+                                "rho": float(rho[i]), "baseline_error_rate": float(error_rate[i])},
+                               pair.shift.paths[j], data.shift.images, i)
 
     most_out = [shift_item(i) for i in np.argsort(rho)[:k]]
     candidates = np.flatnonzero(in_support)
@@ -73,10 +77,21 @@ def _galleries(data: RunData, evals: list[ModelEval], support: SupportSplit, sup
     ref_items = []
     for pos in np.argsort(rho_ref)[:k]:
         j = data.ref_index[sample[pos]]
-        ref_items.append({"path": str(pair.reference.paths[j]), "label": pair.classes[pair.reference.labels[j]],
-                          "rho": float(rho_ref[pos])})
+        ref_items.append(_with_thumbnail({"path": str(pair.reference.paths[j]),
+                                          "label": pair.classes[pair.reference.labels[j]], "rho": float(rho_ref[pos])},
+                                         pair.reference.paths[j], data.reference.images, int(sample[pos])))
     return {"most_out_of_support": most_out, "in_support_baseline_errors": wrong,
             "most_shift_like_reference": ref_items}
+
+
+def _with_thumbnail(item: dict[str, Any], source: Any, images, row: int) -> dict[str, Any]:
+    """Images inside a dataset or shard (not a file the report can open) carry a PNG data URI of their decoded
+    pixels, so the HTML report shows them without reading the dataset again."""
+    if isinstance(source, (str, Path)):
+        return item
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(images[row], dtype=np.uint8)).save(buffer, format="PNG", optimize=True)
+    return dict(item, thumbnail="data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
 
 
 def write_predictions(run_dir: Path, ctx: Context, evals: list[ModelEval], support_out: JobOutput | None,

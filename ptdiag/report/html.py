@@ -192,9 +192,15 @@ def _galleries(galleries: dict[str, Any], image_root: Path | None) -> list[dict[
         entries = []
         for item in items or []:
             path = str(item.get("path", ""))
-            entries.append({**item, "path": path, "src": thumbnail_data_uri(path, image_root)})
+            embedded = item.get("thumbnail")
+            src = embedded if isinstance(embedded, str) and _EMBEDDED_PNG.fullmatch(embedded) else None
+            entries.append({**item, "path": path, "src": src or thumbnail_data_uri(path, image_root)})
         out.append({"key": key, "title": title, "description": description, "items": entries})
     return out
+
+
+# A thumbnail embedded by the analysis (images inside datasets/shards); anything else in results.json is ignored.
+_EMBEDDED_PNG = re.compile(r"data:image/png;base64,[A-Za-z0-9+/]{1,400000}={0,2}")
 
 
 def thumbnail_data_uri(path: str, image_root: Path | None = None, size: int = THUMBNAIL_PX) -> str | None:
