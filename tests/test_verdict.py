@@ -137,3 +137,33 @@ def test_measured_remedies_are_quoted_but_never_change_the_kind():
 def test_no_candidate_is_inconclusive_with_the_check_named():
     verdict = decide(VerdictInputs(pooled=None, candidates=[], pooled_gap=iv(0.1), support_available=True), CFG)
     assert verdict.kind == "inconclusive" and any(c.name == "pretrained" for c in verdict.checks)
+
+
+def test_recommendations_tell_unresolved_recovery_from_none():
+    """vflip at quick: pre-training recovers ~1/3 of the extrapolation gap with a wide interval. The advice is to
+    narrow it (more runs, seeds, data), not 'no candidate recovered it'; no recovery at all keeps that advice."""
+    unresolved = dict(NEGATIVE, bias=iv(0.02, 0.015), remaining_bias=iv(0.02, 0.015), extrapolation=iv(0.3, 0.07),
+                      recovered_extrapolation=iv(0.1, 0.08), share_extrapolation=iv(0.33, 0.27))
+    verdict = decide(inputs(cand(**unresolved), gap=iv(0.25, 0.06)), CFG)
+    assert verdict.kind == "inconclusive"
+    assert any("recover 33% [6, 60] of the extrapolation gap" in r and "--baseline-seeds" in r
+               for r in verdict.recommendations)
+    assert not any("no candidate recovered it" in r for r in verdict.recommendations)
+    none = dict(TINT, extrapolation=iv(0.07), recovered_extrapolation=iv(-0.005, 0.01), share_extrapolation=iv(-0.1))
+    assert any("no candidate recovered it" in r for r in decide(inputs(cand(**none)), CFG).recommendations)
+
+
+def test_a_remedy_share_over_a_near_zero_gap_is_not_quoted():
+    """Last-layer retraining on shifted labels alone can sit where the line's gap is ~0: 814% [479, 2904] of it
+    is noise, so its ER is quoted instead; a sane share is quoted with the remedy's shifted accuracy."""
+    wild = {"name": "dfr", "shift_acc": 0.9, "er": {"lower": 0.3, "mid": 0.35, "upper": 0.4},
+            "recovered": {"gap": None, "bias": {"lower": -115.1, "mid": -21.2, "upper": 103.6},
+                          "extrapolation": {"lower": 4.04, "mid": 6.56, "upper": 15.0}}}
+    sane = dict(wild, name="dfr+ref", recovered={"gap": None, "bias": {"lower": 0.14, "mid": 0.99, "upper": 2.19},
+                                                 "extrapolation": {"lower": 0.74, "mid": 0.88, "upper": 1.0}})
+    recs = decide(inputs(cand(**NEGATIVE), gap=iv(0.6, 0.03)), CFG, remedies=[wild, sane]).recommendations
+    assert "Measured remedy dfr (shifted accuracy 90.0%): ER +35.0 [+30.0, +40.0] points (no share quoted" in \
+        " ".join(recs)
+    assert any(r.startswith("Measured remedy dfr+ref (shifted accuracy 90.0%): recovers 99% [14, 219] of the bias "
+                            "gap, 88% [74, 100] of the extrapolation gap") for r in recs)
+    assert not any("656%" in r or "-2120%" in r for r in recs)

@@ -113,6 +113,10 @@ REMEDIES = {
     "more-shift-data": "Collect more shifted examples: the evidence cannot yet separate a material gap from none.",
     "try-other-pretrained": "The gap is extrapolation, which pre-training can address, but no candidate recovered it: "
                             "try a linear probe or LP-FT, a lower learning rate, or a different pre-trained backbone.",
+    "resolve-recovery": "The candidates ({names}) recover {share} of the extrapolation gap: too uncertain to call "
+                        "material or negligible. More baseline runs (`--baseline-seeds`, or the standard budget) "
+                        "narrow the line's interval, more fine-tuning seeds (`--ft-seeds`) the candidates', and more "
+                        "shifted images both.",
     "support-split": "Run the support split (reference and shifted features) to tell dataset bias from poor "
                      "extrapolation.",
 }
@@ -270,20 +274,38 @@ def recommendations(kind: str, failed: str | None, pooled: CandidateEvidence | N
         recs.append(REMEDIES["debias"])
     if kind == "no-shift":
         recs.append(REMEDIES["no-action"].format(margin=f"{100 * config.material_points:g}"))
-    if failed in ("pretrained-recovery", "pretrained", "extrapolation-recovery"):
+    if failed in ("pretrained-recovery", "pretrained"):
         recs.append(REMEDIES["try-other-pretrained"])
+    elif failed == "extrapolation-recovery":
+        recs.append(REMEDIES["resolve-recovery"].format(names=names, share=_share(q.get("share_extrapolation"))))
     elif failed == "support-split":
         recs.append(REMEDIES["support-split"])
-    elif failed in ("shift-size", "split-size", "remaining-bias", "extrapolation-recovery"):
+    elif failed in ("shift-size", "split-size", "remaining-bias"):
         recs.append(REMEDIES["more-shift-data"])
     elif failed == "components":
         recs.append(REMEDIES["more-baselines"])
-    for remedy in remedies or []:  # "recovered" keys: gap, bias, extrapolation
-        measured = [f"{_share(_interval(v))} of the {_GAP_NAMES[k]}" for k, v in (remedy.get("recovered") or {}).items()
-                    if v is not None and (k != "gap" or kind in ("no-shift", "inconclusive"))]
-        if measured:
-            recs.append(f"Measured remedy {remedy['name']}: recovers " + ", ".join(measured) + ".")
+    recs += [line for remedy in remedies or [] if (line := _remedy_line(remedy, kind)) is not None]
     return _dedupe(recs)
+
+
+QUOTABLE_SHARE = (-2.0, 3.0)  # a share interval outside this divides by a gap near 0 at the remedy's accuracy
+
+
+def _remedy_line(remedy: Mapping[str, Any], kind: str) -> str | None:
+    """One measured remedy: the shares of the gap components it recovers, or its ER when no share is meaningful."""
+    shares = [(k, _interval(v)) for k, v in (remedy.get("recovered") or {}).items()  # keys: gap, bias, extrapolation
+              if v is not None and (k != "gap" or kind in ("no-shift", "inconclusive"))]
+    measured = [f"{_share(iv)} of the {_GAP_NAMES[k]}" for k, iv in shares
+                if iv is not None and QUOTABLE_SHARE[0] <= iv.lower and iv.upper <= QUOTABLE_SHARE[1]]
+    acc = remedy.get("shift_acc")
+    head = f"Measured remedy {remedy['name']}" + (f" (shifted accuracy {100 * acc:.1f}%)" if acc is not None else "")
+    if measured:
+        return head + ": recovers " + ", ".join(measured) + "."
+    er = _interval(remedy.get("er"))
+    if shares and er is not None:
+        return (head + f": ER {100 * er.mid:+.1f} [{100 * er.lower:+.1f}, {100 * er.upper:+.1f}] points (no share "
+                "quoted: at its own reference accuracy the baseline gap is too small to divide by).")
+    return None
 
 
 # --- text ----------------------------------------------------------------------------------------------------------
