@@ -110,7 +110,9 @@ REMEDIES = {
     "no-action": "No shift-specific remedy is needed: the pooled reference-to-shift gap is within ± {margin} points.",
     "more-baselines": "Train more, and more varied, baseline runs (data fractions, seeds) so the baseline line covers "
                       "the candidates' reference accuracy and its prediction band narrows.",
-    "more-shift-data": "Collect more shifted examples: the evidence cannot yet separate a material gap from none.",
+    "more-shift-data": "Evaluate on more examples: the evidence cannot yet separate a material gap from none. Both "
+                       "sides count: more shifted images, and more reference test images (`--max-reference`, which "
+                       "the quick budget sets to 4,000, or `--test-fraction`).",
     "try-other-pretrained": "The gap is extrapolation, which pre-training can address, but no candidate recovered it: "
                             "try a linear probe or LP-FT, a lower learning rate, or a different pre-trained backbone.",
     "resolve-recovery": "The candidates ({names}) recover {share} of the extrapolation gap: too uncertain to call "
