@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from run_validation import parse, split_extra  # benchmarks/ is on sys.path when run as a script
+
 from ptdiag.scenarios import get_scenario
 from ptdiag.schema import load_results
 
@@ -56,9 +58,7 @@ def summarize(name: str, results: dict, wall: float) -> str:
 
 
 def main() -> None:
-    argv = sys.argv[1:]
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[: argv.index("--")] if "--" in argv else argv
+    argv, extra = split_extra(sys.argv[1:])
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--n-reference", type=int, default=4000)
@@ -66,8 +66,7 @@ def main() -> None:
     parser.add_argument("scenarios", nargs="*", default=DEFAULT)
     args = parser.parse_args(argv)
     for spec in args.scenarios:
-        name, _, rest = spec.partition(":")
-        params = {k: (float(v) if "." in v else v) for k, _, v in (i.partition("=") for i in rest.split(",") if i)}
+        name, params = parse(spec)
         data = get_scenario(name).generate(args.out / "data" / spec.replace(":", "_"), n_reference=args.n_reference,
                                            n_shift=args.n_shift, seed=0, **params)
         run = args.out / "runs" / spec.replace(":", "_")

@@ -72,10 +72,15 @@ def ratio_check(data_root: Path, run: Path) -> str:
     return "  density ratio vs truth: " + "; ".join(parts)
 
 
+def split_extra(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(this script's arguments, the `ptdiag analyze` flags after `--`)."""
+    if "--" not in argv:
+        return argv, []
+    return argv[: argv.index("--")], argv[argv.index("--") + 1:]
+
+
 def main() -> None:
-    argv = sys.argv[1:]
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[: argv.index("--")] if "--" in argv else argv
+    argv, extra = split_extra(sys.argv[1:])
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0, help="data-generation and training seed (analyze --seed)")
