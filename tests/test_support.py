@@ -7,8 +7,10 @@ import pytest
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from threadpoolctl import threadpool_limits
 
 from ptdiag.errors import DataError
+from ptdiag.stats.fits import fit_workers, map_fits
 from ptdiag.stats.support import (
     EPSILON_GRID,
     SupportConfig,
@@ -140,3 +142,23 @@ def test_weak_classifier_shrinks_towards_the_prior_not_towards_one_half():
     assert split.temperature < 0.6  # the case that matters: the classifier's scores are mostly noise
     assert np.median(split.rho_shift) == pytest.approx(1.0, rel=0.15)
     assert np.median(split.rho_reference) == pytest.approx(1.0, rel=0.15)
+
+
+def test_fits_side_by_side_give_the_numbers_of_fits_in_sequence():
+    # Fold fits run on several threads with one BLAS thread each: the result must not depend on how many run at
+    # once, or on their completion order (a mix-up of folds or assignments changes the logits).
+    rng = np.random.default_rng(7)
+    ref, shift = rng.standard_normal((400, 20)), rng.standard_normal((300, 20)) + 0.4
+    config = SupportConfig(folds=5, assignments=3)
+    side_by_side = estimate_support(ref, shift, config=config)
+    with threadpool_limits(limits=1):  # one worker: the fits run one after another
+        in_sequence = estimate_support(ref, shift, config=config)
+    np.testing.assert_array_equal(side_by_side.logit_shift, in_sequence.logit_shift)
+    np.testing.assert_array_equal(side_by_side.rho_shift_draws, in_sequence.rho_shift_draws)
+
+
+def test_map_fits_keeps_order_and_restores_the_blas_pool():
+    before = fit_workers()
+    assert map_fits(lambda i: (i, fit_workers()), range(7), workers=3) == [(i, 1) for i in range(7)]
+    assert map_fits(lambda i: i * i, [], workers=2) == []
+    assert fit_workers() == before

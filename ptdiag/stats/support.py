@@ -17,8 +17,9 @@ Method (Cohen-Wang et al. 2024, App. B.4.1; method.md §4), on feature vectors f
    undoes the pooled class proportions); a shifted example is out-of-support when ρ < ε (default 0.2).
 
 Speed: features are standardised once (label-free, so it cannot leak the domain label), fits run in float32
-with L-BFGS capped at `max_iter` iterations (standardised features converge in tens of iterations), and the C
-grid is walked with warm starts on the holdout split only. See benchmarks/bench_support.py.
+with L-BFGS capped at `max_iter` iterations (standardised features converge in tens of iterations), the C
+grid is walked with warm starts on the holdout split only, and the cross-fits of every fold assignment run
+side by side with one BLAS thread each (`ptdiag.stats.fits`). See benchmarks/bench_support.py.
 
 Pure numpy/scipy/scikit-learn: no torch import.
 """
@@ -39,6 +40,7 @@ from sklearn.model_selection import GroupKFold, GroupShuffleSplit, StratifiedKFo
 from sklearn.preprocessing import StandardScaler
 
 from ptdiag.errors import DataError
+from ptdiag.stats.fits import fit_workers, map_fits, single_threaded
 from ptdiag.stats.thresholds import VerdictConfig
 
 EPSILON_GRID: tuple[float, ...] = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
@@ -209,14 +211,12 @@ def estimate_support(
     start = time.perf_counter()
     x, y, groups = _pool(ref_features, shift_features, shift_groups, config.folds)
     x = _preprocess(x, config)
-    c_best, c_selection = _select_c(x, y, groups, config)
+    workers = fit_workers()
+    with single_threaded():
+        c_best, c_selection = _select_c(x, y, groups, config)
     n_ref, n_shift = int((y == 0).sum()), int((y == 1).sum())
     prior = float(np.log(n_shift / n_ref))
-    draws, not_converged = [], 0
-    for k in range(max(1, config.assignments)):
-        logits_k, fold_kind, failed = _cross_fit(x, y, groups, c_best, replace(config, seed=config.seed + k))
-        draws.append(logits_k)
-        not_converged += failed
+    draws, fold_kind, not_converged = _cross_fit(x, y, groups, c_best, config, workers)
     # Averaging the out-of-fold logits over assignments averages log ρ (up to the temperature): still out-of-fold.
     logits = np.mean(draws, axis=0)
     alpha = fit_temperature(logits, y, prior)
@@ -304,26 +304,40 @@ def _select_c(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None,
     return best, tuple(scores)
 
 
-def _cross_fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, c: float,
-               config: SupportConfig) -> tuple[np.ndarray, str, int]:
-    """Out-of-fold logits: every example scored by a model trained on the other folds only."""
+def _cross_fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, c: float, config: SupportConfig,
+               workers: int) -> tuple[list[np.ndarray], str, int]:
+    """Out-of-fold logits for each fold assignment: every example scored by a model trained on the other folds.
+
+    Returns the logits per assignment, the kind of folds, and how many fits stopped at `max_iter`.
+    """
+    tasks, kind = [], "stratified"
+    for k in range(max(1, config.assignments)):
+        splits, kind = _folds(x, y, groups, config.folds, config.seed + k)
+        tasks += [(k, test) for _, test in splits]
+    with warnings.catch_warnings():  # set once here: the fits run in threads, which must not touch the filters
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fits = map_fits(lambda task: _fit_fold(x, y, task[1], c, config), tasks, workers)
+    draws = [np.full(len(y), np.nan) for _ in range(max(1, config.assignments))]
+    for (k, test), (logits, _) in zip(tasks, fits, strict=True):
+        draws[k][test] = logits
+    not_converged = sum(n_iter >= config.max_iter for _, n_iter in fits)
+    return draws, kind, not_converged
+
+
+def _folds(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, folds: int, seed: int):
     if groups is None:
-        splitter = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
-        splits, kind = splitter.split(x, y), "stratified"
-    else:
-        splitter = GroupKFold(config.folds, shuffle=True, random_state=config.seed)
-        splits, kind = splitter.split(x, y, groups), "group"
-    logits = np.full(len(y), np.nan)
-    not_converged = 0
-    for _, test in splits:
-        # A fresh model per fold: warm-starting from a model that saw `test` would leak it when L-BFGS stops early.
-        model = _new_classifier(c, config)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            model.fit(x, y, sample_weight=_train_weight(len(y), test))
-        not_converged += any(issubclass(w.category, ConvergenceWarning) for w in caught)
-        logits[test] = model.decision_function(x[test])
-    return logits, kind, not_converged
+        return StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y), "stratified"
+    return GroupKFold(folds, shuffle=True, random_state=seed).split(x, y, groups), "group"
+
+
+def _fit_fold(x: np.ndarray, y: np.ndarray, test: np.ndarray, c: float,
+              config: SupportConfig) -> tuple[np.ndarray, int]:
+    """Logits of the held-out fold `test` and the L-BFGS iterations used (== max_iter: not converged).
+
+    A fresh model per fold: warm-starting from a model that saw `test` would leak it when L-BFGS stops early.
+    """
+    model = _new_classifier(c, config).fit(x, y, sample_weight=_train_weight(len(y), test))
+    return model.decision_function(x[test]), int(np.max(model.n_iter_))
 
 
 def _train_weight(n: int, held_out: np.ndarray) -> np.ndarray:
