@@ -76,13 +76,24 @@ def peak_child_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB on Linux
 
 
-def dry_run_estimate(ref: Path, shift: Path) -> float:
+def dry_run_estimate(ref: Path, shift: Path) -> tuple[float, dict[str, float]]:
+    """The dry-run's total estimate (seconds) and its per-stage estimates."""
     out = subprocess.run([*PY, "analyze", "--train", str(ref), "--shift", str(shift), "--dry-run"],
                          capture_output=True, text=True, check=True, env=dict(os.environ, COLUMNS="200")).stdout
     match = re.search(r"estimated time on this device\s*│\s*([\d.]+) min", out)
     if match is None:
         raise RuntimeError(f"no estimate in the dry-run output:\n{out}")
-    return 60 * float(match.group(1))
+    stages = {m.group(1): float(m.group(2)) for m in re.finditer(r"estimate: (\w+)\s*│\s*([\d.]+) s", out)}
+    return 60 * float(match.group(1)), stages
+
+
+def actual_by_stage(timings: dict[str, float]) -> dict[str, float]:
+    """A run's timings grouped as the dry-run estimates them (`fixed`: start-up, ingest, statistics, writing)."""
+    grouped = {"finetune": sum(v for k, v in timings.items() if k.startswith("finetune"))}
+    grouped.update({k: v for k, v in timings.items() if k in ("baselines", "features", "probe", "support",
+                                                               "activations", "remedies")})
+    grouped["fixed"] = timings["this_invocation"] - sum(grouped.values())
+    return grouped
 
 
 def main() -> None:
@@ -107,12 +118,13 @@ def main() -> None:
     # Generate the scenario folders first, so neither path's time includes writing PNGs.
     subprocess.run([*PY, "demo", "--out", str(new), "-q", "--generate-only"], check=True, stdout=subprocess.DEVNULL)
     data = {d.key: (new / "data" / d.key / "reference", new / "data" / d.key / "shift") for d in DEMO_SCENARIOS}
-    estimate = dry_run_estimate(*data["dataset-bias"])
+    estimate, estimate_stages = dry_run_estimate(*data["dataset-bias"])
 
     first = timed([*PY, "demo", "--out", str(new), "-q"])
     rerun = timed([*PY, "demo", "--out", str(new), "-q"])
     peak = peak_child_rss_gib()
-    actual = json.loads((new / "dataset-bias" / "results.json").read_text())["timings"]["this_invocation"]
+    actual_timings = json.loads((new / "dataset-bias" / "results.json").read_text())["timings"]
+    actual = actual_timings["this_invocation"]
     print(f"ptdiag demo (2 scenarios, quick, top-block LP-FT x 3 seeds, remedies): first run {first:.0f} s "
           f"(target <= 300 s on a 2-core AVX2 CPU: {'met' if first <= 300 else 'NOT met'}), "
           f"rerun {rerun:.1f} s = {100 * rerun / first:.1f} % of the first (target <= 5 %)")
@@ -120,6 +132,9 @@ def main() -> None:
     error = estimate / actual - 1
     print(f"--dry-run estimate for dataset-bias: {estimate:.0f} s; actual first analyze: {actual:.0f} s; "
           f"error {100 * error:+.0f} % (target within ±35 %: {'met' if abs(error) <= 0.35 else 'NOT met'})")
+    by_stage = actual_by_stage(actual_timings)
+    print("  estimate / actual by stage: " + "  ".join(
+        f"{k} {estimate_stages[k]:.0f}/{by_stage.get(k, 0.0):.0f} s" for k in estimate_stages))
     for key in data:
         timings = json.loads((new / key / "results.json").read_text())["timings"]
         print(f"  {key:14s} " + "  ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
