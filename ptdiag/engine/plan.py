@@ -150,31 +150,33 @@ def _train_and_predict_rate(model: torch.nn.Module, size: int, batch: int, devic
     normalize = Normalizer(*normalization(model), device)
     cfg = TrainConfig(epochs=1, lr=1e-4, batch_size=batch)
     train_model(model, data.subset(np.arange(batch)), cfg, normalize)  # warm-up: allocator, kernels
-    train = _fastest(lambda: train_model(model, data, cfg, normalize)) / len(data)
-    return train, _fastest(lambda: predict(model, data.images, normalize)) / len(data)
+    train, _ = _fastest(lambda: train_model(model, data, cfg, normalize))
+    predict_seconds, _ = _fastest(lambda: predict(model, data.images, normalize))
+    return train / len(data), predict_seconds / len(data)
 
 
-def _fastest(fn, repeats: int = 2) -> float:
-    """Seconds of the fastest of `repeats` calls: one slow call (another process, a page fault storm) should not
-    make the whole estimate slow."""
-    best = float("inf")
+def _fastest(fn, repeats: int = 2) -> tuple[float, object]:
+    """Seconds of the fastest of `repeats` calls, and the last call's result: one slow call (another process, a
+    page fault storm) should not make the whole estimate slow."""
+    best, result = float("inf"), None
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
+        result = fn()
         best = min(best, time.perf_counter() - start)
-    return best
+    return best, result
 
 
 def _top_rates(split, size: int, batch: int, normalize: Normalizer) -> tuple[float, float]:
     images = _images(batch * 3, size)
     lower_activations(split, images[:batch], normalize)  # warm-up
-    lower = _fastest(lambda: lower_activations(split, images, normalize, view_seed=0)) / len(images)
+    lower, activations = _fastest(lambda: lower_activations(split, images, normalize, view_seed=0))
     # Top-block steps are ~15 ms: time 9 of them, so a run's one-off costs (optimizer state) weigh as in a real run.
-    views = [np.tile(lower_activations(split, images, normalize, view_seed=0), (3, 1, 1, 1))]
+    views = [np.tile(activations, (3, 1, 1, 1))]
     labels = np.arange(len(views[0])) % 2
     cfg = TrainConfig(epochs=1, lr=1e-4, batch_size=batch, freeze_bn=True)
     train_top(split, [v[:batch] for v in views], labels[:batch], cfg, normalize.device)  # warm-up
-    return _fastest(lambda: train_top(split, views, labels, cfg, normalize.device)) / len(labels), lower
+    top, _ = _fastest(lambda: train_top(split, views, labels, cfg, normalize.device))
+    return top / len(labels), lower / len(images)
 
 
 def _lr_fit_rate(dim: int, n_classes: int, rows: int = 600, repeats: int = 3) -> float:
@@ -186,4 +188,5 @@ def _lr_fit_rate(dim: int, n_classes: int, rows: int = 600, repeats: int = 3) ->
     y = np.arange(rows) % max(2, n_classes)
     x = rng.normal(size=(rows, dim)).astype(np.float32) + 0.3 * rng.normal(size=(max(2, n_classes), dim))[y]
     with single_threaded():
-        return _fastest(lambda: LogisticRegression(C=0.1, max_iter=300).fit(x, y), repeats) / rows
+        seconds, _ = _fastest(lambda: LogisticRegression(C=0.1, max_iter=300).fit(x, y), repeats)
+    return seconds / rows

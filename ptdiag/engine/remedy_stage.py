@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from ptdiag.config import AnalyzeConfig
 from ptdiag.engine.jobs import JobOutput, JobSpec
@@ -22,6 +21,7 @@ from ptdiag.remedies.heads import DEFAULT_C, MAX_DIM, crossfit_folds, reduce_fea
 from ptdiag.remedies.lastlayer import LABEL_BUDGETS, crossfit_last_layer
 from ptdiag.remedies.reweight import NOT_REACHABLE, crossfit_reweighted_probe
 from ptdiag.remedies.summary import accuracies, label_budget, measured_recommendations, remedy_row
+from ptdiag.stats.fits import single_threaded
 from ptdiag.stats.score import ModelEval
 from ptdiag.stats.support import SupportSplit
 
@@ -54,7 +54,7 @@ def _last_ref_acc(ctx: Context, spec: JobSpec, out: JobOutput) -> float:
 
 def run_remedies(spec: JobSpec, ctx: Context) -> JobOutput:
     # Small sklearn fits: one BLAS thread each (several threads on small matrices cost 10-50x in contention).
-    with threadpool_limits(limits=1):
+    with single_threaded():
         return _run_remedies(spec, ctx)
 
 

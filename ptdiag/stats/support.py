@@ -310,14 +310,15 @@ def _cross_fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, c: float
 
     Returns the logits per assignment, the kind of folds, and how many fits stopped at `max_iter`.
     """
+    assignments = max(1, config.assignments)
     tasks, kind = [], "stratified"
-    for k in range(max(1, config.assignments)):
+    for k in range(assignments):
         splits, kind = _folds(x, y, groups, config.folds, config.seed + k)
         tasks += [(k, test) for _, test in splits]
     with warnings.catch_warnings():  # set once here: the fits run in threads, which must not touch the filters
         warnings.simplefilter("ignore", ConvergenceWarning)
         fits = map_fits(lambda task: _fit_fold(x, y, task[1], c, config), tasks, workers)
-    draws = [np.full(len(y), np.nan) for _ in range(max(1, config.assignments))]
+    draws = [np.full(len(y), np.nan) for _ in range(assignments)]
     for (k, test), (logits, _) in zip(tasks, fits, strict=True):
         draws[k][test] = logits
     not_converged = sum(n_iter >= config.max_iter for _, n_iter in fits)
