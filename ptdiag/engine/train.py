@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ptdiag.data.types import ArraySet  # re-exported: the training loop's input type
+from ptdiag.engine.folding import inference_form
 
 
 @dataclass(frozen=True)
@@ -154,15 +155,18 @@ def _autocast(device: torch.device):
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: np.ndarray, normalize: Normalizer, batch_size: int = 256,
-            head: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
-    """Outputs of `model` (or `head(model_features)`) for every image, as a float32 array."""
+def predict(model: nn.Module, images: np.ndarray, normalize: Normalizer, batch_size: int = 256) -> np.ndarray:
+    """Outputs of `model` in eval mode (BatchNorm folded, `ptdiag.engine.folding`) for every image, float32."""
     prepare_model(model, normalize.device).eval()
     images = on_device(images, normalize.device)
     outs = []
+    fast = None
     for idx in _batches(len(images), batch_size, None):
+        x = normalize(images[idx])
+        if fast is None:
+            fast = inference_form(model, x)
         with _autocast(normalize.device):
-            out = forward_in_chunks(model, normalize(images[idx]))
+            out = forward_in_chunks(fast, x)
         outs.append(out.float().cpu().numpy())
     return np.concatenate(outs) if outs else np.zeros((0, 0), dtype=np.float32)
 
