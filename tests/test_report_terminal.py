@@ -64,3 +64,14 @@ def test_gate_lines_and_final_status():
     lines = console_text(console).splitlines()
     assert lines[0].startswith("FAIL  verdict")
     assert lines[-1] == "gate: INCONCLUSIVE (exit 4)"
+
+
+def test_model_notes_name_each_gap_component_recovered_once():
+    results = fixture("basic")
+    share = {"lower": 0.10, "mid": 0.51, "upper": 0.73}
+    results["pretrained"][0]["recovered"] = {"gap": share, "bias": share, "extrapolation": None}
+    console = fixed_console()
+    render_terminal(results, console)
+    text = " ".join(console_text(console).split())
+    assert "of the whole accuracy drop" in text and "of the bias gap" in text
+    assert "gap gap" not in text

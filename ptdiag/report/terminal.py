@@ -38,6 +38,7 @@ VERDICT_STYLES = {
     "inconclusive": "magenta",
 }
 STATUS_STYLES = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "INCONCLUSIVE": "magenta"}
+GAP_NAMES = {"gap": "whole accuracy drop", "bias": "bias gap", "extrapolation": "extrapolation gap"}
 
 
 def render_terminal(results: dict[str, Any], console: Console, source: str | None = None) -> None:
@@ -193,7 +194,7 @@ def er_table(results: dict[str, Any], compact: bool = False) -> RenderableType:
             extras.append(f"bootstrap ER {interval(model['er_bootstrap'])}")
         measured = {k: v for k, v in (model.get("recovered") or {}).items() if v}
         if measured:  # schema 2: share of each gap component recovered, with its interval
-            extras.append("recovers " + ", ".join(f"{effect_text(v, 'share')} of the {k} gap"
+            extras.append("recovers " + ", ".join(f"{effect_text(v, 'share')} of the {GAP_NAMES.get(k, k)}"
                                                   for k, v in measured.items()))
         recovered = {k: v for k, v in (model.get("share_recovered") or {}).items() if v is not None}
         if recovered and not measured:
