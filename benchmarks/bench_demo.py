@@ -140,6 +140,9 @@ def main() -> None:
         print(f"  {key:14s} " + "  ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
 
     if not args.skip_old:
+        # The machine's speed drifts (20-30 % within an hour on a shared VM): the step again, beside the old path.
+        print(f"end-to-end lite0 step again before the end-to-end path: {train_step_seconds():.3f} s "
+              f"(at the start: {step:.3f} s)")
         old_args, label = ((OLD_ONE_SEED, "end-to-end LP-FT, 1 seed, no remedies") if args.old_one_seed else
                            (OLD_PATH, "end-to-end LP-FT, 3 seeds, remedies: the demo's output"))
         old_total = 0.0
