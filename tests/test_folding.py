@@ -95,3 +95,12 @@ def test_predict_matches_the_unfolded_model_and_keeps_it_trainable():
     np.testing.assert_allclose(got, direct, rtol=1e-4, atol=1e-4)
     assert (got.argmax(1) == direct.argmax(1)).all()
     assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 6  # the model itself still has them
+
+
+def test_a_model_without_batchnorm_is_returned_as_is_without_a_copy(monkeypatch):
+    import ptdiag.engine.folding as folding
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.LayerNorm([4, 2, 2]), nn.ReLU())
+    monkeypatch.setattr(folding.copy, "deepcopy", lambda *_: pytest.fail("copied a model with nothing to fold"))
+    assert not folding.has_foldable_pairs(model)
+    assert inference_form(model, torch.randn(2, 3, 4, 4)) is model

@@ -35,15 +35,23 @@ def folded_copy(module: nn.Module) -> tuple[nn.Module, int]:
 
 
 def _fold_children(parent: nn.Module) -> int:
-    named = list(parent.named_children())
     count = 0
-    for (conv_name, conv), (norm_name, norm) in pairwise(named):
-        after = _after_norm(norm)
-        if isinstance(conv, nn.Conv2d) and after is not None and conv.out_channels == norm.num_features:
-            setattr(parent, conv_name, fuse_conv_bn_eval(conv, norm))
-            setattr(parent, norm_name, after)
-            count += 1
+    for (conv_name, conv), (norm_name, norm) in _foldable_pairs(parent):
+        setattr(parent, conv_name, fuse_conv_bn_eval(conv, norm))
+        setattr(parent, norm_name, _after_norm(norm))
+        count += 1
     return count + sum(_fold_children(child) for _, child in parent.named_children())
+
+
+def _foldable_pairs(parent: nn.Module) -> list[tuple[tuple[str, nn.Module], tuple[str, nn.Module]]]:
+    """(conv, BatchNorm) children of `parent`, adjacent in registration order, that can be merged."""
+    return [(a, b) for a, b in pairwise(parent.named_children())
+            if isinstance(a[1], nn.Conv2d) and _after_norm(b[1]) is not None and a[1].out_channels == b[1].num_features]
+
+
+def has_foldable_pairs(module: nn.Module) -> bool:
+    """Whether `module` has anything to fold (checked without copying it: a ViT has no BatchNorm at all)."""
+    return any(_foldable_pairs(m) for m in module.modules())
 
 
 def _after_norm(norm: nn.Module) -> nn.Module | None:
@@ -65,11 +73,11 @@ def inference_form(module: nn.Module, batch: torch.Tensor,
     `forward(m, x)` is how the module is called (default `m(x)`). The check runs in float32 (call it outside
     autocast). The copy is in eval mode, on `batch`'s device, channels-last; `module` itself is not changed.
     """
+    if not has_foldable_pairs(module):
+        return module
     call = forward or (lambda m, x: m(x))
     sample = batch[:CHECK_ROWS]
-    folded, count = folded_copy(module)
-    if count == 0:
-        return module
+    folded, _count = folded_copy(module)
     folded = _like(folded, sample)
     reference, candidate = call(module, sample), call(folded, sample)
     scale = max(1.0, float(reference.abs().max())) if reference.numel() else 1.0
