@@ -175,11 +175,12 @@ def _per_item(fn, small: int, large: int, repeats: int = 2) -> tuple[float, obje
 
     The difference cancels what a call pays once whatever its size (optimizer state, a folded model copy, kernel
     set-up): on a few dozen images that doubled the per-image time of the frozen lower pass, which a real stage
-    pays over thousands. Floored at a quarter of the large call's average, in case noise swamps the difference.
+    pays over thousands. Floored at a quarter of the large call's average per item, in case noise swamps the
+    difference.
     """
     t_small, _ = _fastest(lambda: fn(small), repeats)
     t_large, result = _fastest(lambda: fn(large), repeats)
-    return max(t_large - t_small, 0.25 * t_large) / (large - small), result
+    return max((t_large - t_small) / (large - small), 0.25 * t_large / large), result
 
 
 def _top_rates(split, size: int, batch: int, normalize: Normalizer) -> tuple[float, float]:
