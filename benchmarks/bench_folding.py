@@ -19,14 +19,15 @@ from unittest import mock
 
 import numpy as np
 import torch
+from bench_demo import train_step_seconds
 
-from ptdiag.engine import partial, train
+from ptdiag.engine import folding
 from ptdiag.engine.models import BackboneSpec, create_baseline, create_pretrained, normalization
 from ptdiag.engine.partial import lower_activations, split_at
 from ptdiag.engine.train import ArraySet, Normalizer, TrainConfig, predict, train_model
 
 
-def _unfolded(module, _batch, forward=None):
+def _unfolded(module, _batch):
     return module
 
 
@@ -39,8 +40,7 @@ def compare(name: str, run: Callable[[], np.ndarray], repeats: int) -> None:
         for label in ("folded", "unfolded"):
             with contextlib.ExitStack() as stack:
                 if label == "unfolded":
-                    for module in (train, partial):
-                        stack.enter_context(mock.patch.object(module, "inference_form", _unfolded))
+                    stack.enter_context(mock.patch.object(folding, "inference_form", _unfolded))
                 start = time.perf_counter()
                 outputs[label] = run()
                 times[label].append(time.perf_counter() - start)
@@ -48,21 +48,6 @@ def compare(name: str, run: Callable[[], np.ndarray], repeats: int) -> None:
     diff = float(np.abs(outputs["folded"].astype(np.float64) - outputs["unfolded"]).max())
     print(f"{name:<44} unfolded {unfolded:6.3f} s   folded {folded:6.3f} s   {unfolded / folded:4.2f}x   "
           f"max |diff| {diff:.1e}")
-
-
-def train_step_seconds() -> float:
-    """One end-to-end lite0 fine-tuning step (32 images, 64 px, frozen BatchNorm), best of 5."""
-    model = create_pretrained(BackboneSpec("tf_efficientnet_lite0"), 10)
-    images = np.random.default_rng(0).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
-    data, normalize = ArraySet(images, np.arange(32) % 10), Normalizer(*normalization(model), torch.device("cpu"))
-    cfg = TrainConfig(epochs=1, lr=1e-4, batch_size=32, freeze_bn=True)
-    train_model(model, data, cfg, normalize)
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        train_model(model, data, cfg, normalize)
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:

@@ -104,3 +104,16 @@ def test_a_model_without_batchnorm_is_returned_as_is_without_a_copy(monkeypatch)
     monkeypatch.setattr(folding.copy, "deepcopy", lambda *_: pytest.fail("copied a model with nothing to fold"))
     assert not folding.has_foldable_pairs(model)
     assert inference_form(model, torch.randn(2, 3, 4, 4)) is model
+
+
+def test_fold_on_first_call_checks_in_float32_under_autocast():
+    from ptdiag.engine.folding import FoldOnFirstCall
+
+    model = _baseline_cnn()
+    x = torch.randn(8, 3, 16, 16) * 2 + 1
+    fast = FoldOnFirstCall(model)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast(x)  # bf16 rounding (~1e-2) would fail the check if it ran under autocast
+    assert fast._chosen is not model
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-4)

@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from ptdiag.engine.folding import inference_form
+from ptdiag.engine.folding import FoldOnFirstCall
 from ptdiag.engine.train import Normalizer, _autocast, _batches, forward_in_chunks, prepare_model
 from ptdiag.stats.fits import map_fits
 
@@ -35,15 +35,11 @@ class _PooledFeatures(nn.Module):
 @torch.no_grad()
 def extract_features(model: nn.Module, images: np.ndarray, normalize: Normalizer, batch_size: int = 256) -> np.ndarray:
     """Pooled penultimate features (N, D) float32, model in eval mode (BatchNorm folded)."""
-    wrapped = _PooledFeatures(prepare_model(model, normalize.device)).eval()
+    fast = FoldOnFirstCall(_PooledFeatures(prepare_model(model, normalize.device)).eval())
     outs = []
-    fast = None
     for idx in _batches(len(images), batch_size, None):
-        x = normalize(images[idx])
-        if fast is None:
-            fast = inference_form(wrapped, x)
         with _autocast(normalize.device):
-            outs.append(forward_in_chunks(fast, x).float().cpu().numpy())
+            outs.append(forward_in_chunks(fast, normalize(images[idx])).float().cpu().numpy())
     return np.concatenate(outs).astype(np.float32)
 
 

@@ -10,12 +10,12 @@ Pairs are found by registration order (a Conv2d immediately followed by a BatchN
 which is how timm and torchvision build their networks. Because registration order need not be the order of the
 forward pass, `inference_form` checks the folded copy against the original on a sample batch and keeps the
 original when they differ. Training never sees a folded module: the copy is made for inference and thrown away.
+`FoldOnFirstCall` is how the forward passes use it: the first batch they run is the sample.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from itertools import pairwise
 
 import torch
@@ -66,24 +66,36 @@ def _after_norm(norm: nn.Module) -> nn.Module | None:
 
 
 @torch.no_grad()
-def inference_form(module: nn.Module, batch: torch.Tensor,
-                   forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> nn.Module:
+def inference_form(module: nn.Module, batch: torch.Tensor) -> nn.Module:
     """`module`'s folded copy when it reproduces `module` (in eval mode) on the first rows of `batch`, else `module`.
 
-    `forward(m, x)` is how the module is called (default `m(x)`). The check runs in float32 (call it outside
-    autocast). The copy is in eval mode, on `batch`'s device, channels-last; `module` itself is not changed.
+    The check runs in float32, autocast or not. The copy is in eval mode, on `batch`'s device, channels-last;
+    `module` itself is not changed.
     """
     if not has_foldable_pairs(module):
         return module
-    call = forward or (lambda m, x: m(x))
-    sample = batch[:CHECK_ROWS]
+    sample = batch[:CHECK_ROWS].float()
     folded, _count = folded_copy(module)
     folded = _like(folded, sample)
-    reference, candidate = call(module, sample), call(folded, sample)
+    with torch.autocast(sample.device.type, enabled=False):
+        reference, candidate = module(sample), folded(sample)
     scale = max(1.0, float(reference.abs().max())) if reference.numel() else 1.0
     same = candidate.shape == reference.shape and torch.allclose(candidate.float(), reference.float(), rtol=_RTOL,
                                                                   atol=_RTOL * scale)
     return folded if same else module
+
+
+class FoldOnFirstCall:
+    """Calls `module` (in eval mode), through its folded copy once the first batch has checked it (`inference_form`)."""
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+        self._chosen: nn.Module | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self._chosen is None:
+            self._chosen = inference_form(self.module, x)
+        return self._chosen(x)
 
 
 def _like(module: nn.Module, sample: torch.Tensor) -> nn.Module:

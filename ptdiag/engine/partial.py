@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ptdiag.engine.folding import inference_form
+from ptdiag.engine.folding import FoldOnFirstCall
 from ptdiag.engine.train import (
     Normalizer,
     ProgressFn,
@@ -121,13 +121,11 @@ def lower_activations(split: TopSplit, images: np.ndarray, normalize: Normalizer
     split.freeze_lower()
     generator = torch.Generator().manual_seed(view_seed) if view_seed is not None else None
     outs = []
-    lower = None
+    lower = FoldOnFirstCall(nn.Sequential(*split.lower_modules))  # BatchNorm folded: the frozen pass is the job
     for idx in _batches(len(images), batch_size, None):
         x = normalize(images[idx])
         if generator is not None:
             x = channels_last(augment(x, generator))
-        if lower is None:  # BatchNorm folded (`ptdiag.engine.folding`): the frozen pass is this job's time
-            lower = inference_form(nn.Sequential(*split.lower_modules), x)
         with _autocast(normalize.device):
             outs.append(forward_in_chunks(lower, x).to(dtype).cpu().numpy())
     return np.concatenate(outs)
@@ -148,11 +146,9 @@ def _upper_outputs(split: TopSplit, activations: np.ndarray, device: torch.devic
                    pre_logits: bool) -> np.ndarray:
     split.model.eval()
     outs = []
-    upper = None
+    upper = FoldOnFirstCall(nn.Sequential(*split.upper_modules))
     for idx in _batches(len(activations), batch_size, None):
         h = channels_last(torch.from_numpy(activations[idx]).to(device).float())
-        if upper is None:
-            upper = inference_form(nn.Sequential(*split.upper_modules), h)
         with _autocast(device):
             outs.append(split.model.forward_head(upper(h), pre_logits=pre_logits).float().cpu().numpy())
     return np.concatenate(outs)

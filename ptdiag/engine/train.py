@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ptdiag.data.types import ArraySet  # re-exported: the training loop's input type
-from ptdiag.engine.folding import inference_form
+from ptdiag.engine.folding import FoldOnFirstCall
 
 
 @dataclass(frozen=True)
@@ -160,13 +160,10 @@ def predict(model: nn.Module, images: np.ndarray, normalize: Normalizer, batch_s
     prepare_model(model, normalize.device).eval()
     images = on_device(images, normalize.device)
     outs = []
-    fast = None
+    fast = FoldOnFirstCall(model)
     for idx in _batches(len(images), batch_size, None):
-        x = normalize(images[idx])
-        if fast is None:
-            fast = inference_form(model, x)
         with _autocast(normalize.device):
-            out = forward_in_chunks(fast, x)
+            out = forward_in_chunks(fast, normalize(images[idx]))
         outs.append(out.float().cpu().numpy())
     return np.concatenate(outs) if outs else np.zeros((0, 0), dtype=np.float32)
 
