@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ptdiag.data.types import ArraySet  # re-exported: the training loop's input type
+from ptdiag.engine.depthwise import tiny_depthwise
 from ptdiag.engine.folding import FoldOnFirstCall
 
 
@@ -228,22 +229,23 @@ def fit_loop(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], 
             set_bn_eval(model)
         if on_train is not None:
             on_train()
-        for idx in _batches(len(labels), cfg.batch_size, generator):
-            x = inputs(idx, epoch, generator)
-            y = targets[idx].to(device)
-            with _autocast(device):
-                loss = F.cross_entropy(forward(x), y, label_smoothing=cfg.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.grad_clip:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            step += 1
-            if on_step is not None:
-                on_step(step, total)
+        with tiny_depthwise(model):  # CPU steps only; evaluation in after_epoch sees the model as built
+            for idx in _batches(len(labels), cfg.batch_size, generator):
+                x = inputs(idx, epoch, generator)
+                y = targets[idx].to(device)
+                with _autocast(device):
+                    loss = F.cross_entropy(forward(x), y, label_smoothing=cfg.label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if cfg.grad_clip:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                step += 1
+                if on_step is not None:
+                    on_step(step, total)
         if not math.isfinite(float(loss.detach())):
             raise FloatingPointError(f"training diverged at epoch {epoch} (loss {float(loss.detach())}); lower the lr")
         if after_epoch is not None:
