@@ -199,6 +199,10 @@ def train_model(
     return results
 
 
+# One fused AdamW kernel per step instead of ~10 ops per parameter tensor: top-block steps 13.5 -> 11.5 ms (CPU,
+# AVX-512), the same update to float rounding. torch has it for these devices from 2.4 (we require 2.5).
+FUSED_ADAMW_DEVICES = ("cpu", "cuda")
+
 BatchInputs = Callable[[np.ndarray, int, torch.Generator], torch.Tensor]  # (indices, epoch, generator) -> batch
 
 
@@ -215,7 +219,8 @@ def fit_loop(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], 
     decay = [p for p in params if p.ndim > 1]
     no_decay = [p for p in params if p.ndim <= 1]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
+                                  fused=device.type in FUSED_ADAMW_DEVICES or None)
     steps_per_epoch = math.ceil(len(labels) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
