@@ -13,7 +13,6 @@ import torch
 
 from ptdiag._io import write_json_atomic
 from ptdiag.config import AnalyzeConfig
-from ptdiag.engine.allocator import keep_freed_memory
 from ptdiag.engine.executors import make_executor
 from ptdiag.engine.finetune import activation_spec, finetune_spec, run_activations, run_finetune
 from ptdiag.engine.jobs import JobOutput, JobSpec, JobStore
@@ -51,7 +50,6 @@ log = logging.getLogger("ptdiag")
 def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Progress, timings: dict[str, float],
                clock: float) -> dict[str, Any]:
     """Run (or reuse) every job of the analysis on prepared `data`; write and return the validated results."""
-    keep_freed_memory()  # training steps reuse freed memory instead of faulting it in again (engine/allocator.py)
     torch.manual_seed(config.seed)
     device = pick_device(config.device)
     data.at_size(config.baseline_image_size)  # resized once here, not by each (possibly remote) baseline job

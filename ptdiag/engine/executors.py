@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ptdiag.engine.allocator import keep_freed_memory
 from ptdiag.engine.jobs import JobFn, JobOutput, JobSpec, JobStore
 from ptdiag.errors import PtdiagError, ResourceError, UsageError
 
@@ -86,7 +85,6 @@ def run_job(spec: JobSpec, fn: JobFn, ctx: Any, store_root: str, fingerprint: st
     # Pooled workers keep the thread settings of whatever task started them (Ray sets OMP_NUM_THREADS per task
     # shape): set torch's and the BLAS/OpenMP pools for this job, since CPU numbers depend on them.
     torch.set_num_threads(threads)
-    keep_freed_memory()
     ctx = dataclasses.replace(ctx, device=_worker_device(ctx.config.device))
     start = time.perf_counter()
     with threadpool_limits(limits=threads):

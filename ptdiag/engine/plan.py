@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from ptdiag.config import AnalyzeConfig
-from ptdiag.engine.allocator import keep_freed_memory
 from ptdiag.engine.models import BackboneSpec, create_baseline, create_pretrained, normalization, pick_device
 from ptdiag.engine.partial import lower_activations, split_at, train_top
 from ptdiag.engine.train import ArraySet, Normalizer, TrainConfig, predict, train_model
@@ -125,8 +124,7 @@ def _stage_seconds(config: AnalyzeConfig, r: Rates, *, n_train: int, n_val: int,
 
 
 def measure_rates(config: AnalyzeConfig, n_classes: int, device: torch.device) -> Rates:
-    """Time a few steps of each model on this device (a few seconds), with the allocator settings jobs run with."""
-    keep_freed_memory()
+    """Time a few steps of each model on this device (a few seconds)."""
     baseline = create_baseline(n_classes, config.baseline_arch, config.baseline_width)
     base_train, base_predict = _train_and_predict_rate(baseline, config.baseline_image_size, 64, device)
     spec = BackboneSpec(config.model[0], (config.weights or (None,))[0])
