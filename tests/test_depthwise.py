@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from unittest import mock
 
 import numpy as np
@@ -38,6 +39,7 @@ def _grads(conv: nn.Conv2d, x: torch.Tensor, grad: torch.Tensor) -> tuple[torch.
 @pytest.mark.parametrize(("height", "width", "kwargs"), CASES)
 def test_dense_form_equals_the_convolution(height, width, kwargs, channels_last):
     torch.manual_seed(0)
+    kwargs = dict(kwargs)  # CASES is shared by the parametrised runs
     conv = nn.Conv2d(24, 24, groups=24, bias=kwargs.pop("bias", False), **kwargs)
     x = torch.randn(5, 24, height, width)
     if channels_last:
@@ -49,8 +51,12 @@ def test_dense_form_equals_the_convolution(height, width, kwargs, channels_last)
         got = _grads(conv, x, grad)
     assert switched == 1 and dense.call_count == 1
     for a, b in zip(got, expected, strict=True):
-        assert a.shape == b.shape
+        assert a.shape == b.shape and _layouts(a) == _layouts(b)  # same values in the same memory layout
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def _layouts(t: torch.Tensor) -> tuple[bool, bool]:
+    return t.is_contiguous(), t.is_contiguous(memory_format=torch.channels_last) if t.dim() == 4 else False
 
 
 def test_larger_maps_and_other_convolutions_keep_the_kernel():
@@ -65,6 +71,43 @@ def test_larger_maps_and_other_convolutions_keep_the_kernel():
     assert not is_depthwise(model[1]) and not is_depthwise(model[2])
     dense.assert_not_called()
     assert torch.equal(got, expected)
+
+
+def test_padding_strings_autocast_and_other_dtypes_keep_the_kernel():
+    same = nn.Conv2d(4, 4, 3, padding="same", groups=4)
+    conv = nn.Conv2d(4, 4, 3, padding=1, groups=4)
+    x = torch.randn(2, 4, 2, 2)
+    with tiny_depthwise(same) as switched:
+        assert switched == 0
+    with tiny_depthwise(conv), mock.patch.object(depthwise._PerChannelMap, "apply") as dense:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert conv(x).dtype == torch.bfloat16
+        with pytest.raises(RuntimeError):
+            conv(x.double())  # float64 input, float32 weights: the kernel's own error, not a silent cast
+    dense.assert_not_called()
+
+
+def test_a_copy_made_inside_the_block_computes_with_its_own_weights():
+    conv = nn.Conv2d(4, 4, 3, padding=1, groups=4)
+    x = torch.randn(2, 4, 2, 2)
+    with tiny_depthwise(conv):
+        twin = copy.deepcopy(conv)
+        with torch.no_grad():
+            twin.weight.zero_()
+        assert torch.equal(twin(x), F.conv2d(x, twin.weight, twin.bias, padding=1, groups=4))
+    with tiny_depthwise(twin) as switched:  # and it can be switched on later like any other
+        assert switched == 1
+    assert "forward" not in vars(twin)
+
+
+def test_the_modules_are_restored_when_the_block_raises():
+    conv = nn.Conv2d(4, 4, 3, padding=1, groups=4)
+    with pytest.raises(KeyboardInterrupt), tiny_depthwise(conv):
+        raise KeyboardInterrupt
+    assert "forward" not in vars(conv)
+    with mock.patch.object(depthwise._PerChannelMap, "apply") as dense:
+        conv(torch.randn(1, 4, 2, 2))
+    dense.assert_not_called()
 
 
 class _PadsItself(nn.Conv2d):

@@ -2,20 +2,22 @@
 
 At 64 px, EfficientNet-Lite0's last block runs its depthwise 3×3 convolution on 2×2 maps. oneDNN's CPU kernels for
 that shape are slow, worst with AVX2 only: forward + backward on [32, 1152, 2, 2] took 7.6-13 ms with AVX2 kernels
-(1.2 ms with AVX-512), ~40 % of a top-block training step. On a map of P ≤ 4 positions the convolution is, per
-channel, a P×P matrix whose entries are kernel taps, so it is a handful of vector multiply-adds over the channels:
-0.7 ms with AVX-512 kernels, 1.4 ms with AVX2 ones (`benchmarks/bench_depthwise.py`).
+(1.2-1.6 ms with AVX-512), ~40 % of a top-block training step with AVX2. On a map of P ≤ 4 positions the
+convolution is, per channel, a P×P matrix whose entries are kernel taps, so it is a handful of vector multiply-adds
+over the channels: 0.7-1.2 ms with AVX-512 kernels, 1.4 ms with AVX2 ones (`benchmarks/bench_depthwise.py`).
 
 The map from taps to matrix entries is computed once per input size by running the convolution itself on one-hot
 kernels and basis images, so stride, padding and dilation mean exactly what they mean to `F.conv2d`. Outputs equal
-the convolution's to float rounding (the forward pass is bitwise equal on the shapes tested), and gradients agree
+the convolution's to float rounding (the forward pass was bitwise equal on the shapes tested), and gradients agree
 to ~1e-6 relative. `tiny_depthwise(model)` switches it on for training and restores the modules afterwards; the
-model's parameters and state dict are untouched.
+model's parameters and state dict are untouched. CPU autocast and mixed dtypes keep the kernel.
 """
 
 from __future__ import annotations
 
 import contextlib
+import types
+import weakref
 from collections.abc import Iterator
 
 import torch
@@ -49,11 +51,11 @@ class _PerChannelMap(torch.autograd.Function):
 
 
 def is_depthwise(module: nn.Module) -> bool:
-    """A plain Conv2d with one filter per input channel and zero padding (the form `tiny_depthwise` rewrites).
+    """A plain Conv2d with one filter per input channel and numeric zero padding (the form `tiny_depthwise` rewrites).
 
     Subclasses are left alone: they may change the forward pass (timm's `Conv2dSame` pads its input itself)."""
     return (type(module) is nn.Conv2d and module.groups == module.in_channels == module.out_channels
-            and module.padding_mode == "zeros" and module.groups > 1)
+            and module.padding_mode == "zeros" and module.groups > 1 and not isinstance(module.padding, str))
 
 
 def _tap_map(conv: nn.Conv2d, height: int, width: int) -> torch.Tensor:
@@ -78,7 +80,13 @@ def _dense_forward(conv: nn.Conv2d, cache: dict[tuple[int, int], torch.Tensor], 
     if conv.bias is not None:
         out = out + conv.bias
     out_h, out_w = _out_size(conv, height, width)
-    return out.view(batch, out_h, out_w, channels).permute(0, 3, 1, 2)
+    out = out.view(batch, out_h, out_w, channels).permute(0, 3, 1, 2)  # channels-last strides
+    return out.contiguous(memory_format=_layout(x))  # the layout the kernel would return
+
+
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 def _out_size(conv: nn.Conv2d, height: int, width: int) -> tuple[int, int]:
@@ -87,28 +95,33 @@ def _out_size(conv: nn.Conv2d, height: int, width: int) -> tuple[int, int]:
     return sizes[0], sizes[1]
 
 
-def _fast_forward(conv: nn.Conv2d):
-    cache: dict[tuple[int, int], torch.Tensor] = {}
-    original = conv.forward
+# Convolutions switched on by an open `tiny_depthwise` block, each with its tap maps by input size. A module that is
+# not in here (e.g. a deep copy made inside the block) runs its class's forward even if it carries the patched one.
+_ACTIVE: weakref.WeakKeyDictionary[nn.Conv2d, dict[tuple[int, int], torch.Tensor]] = weakref.WeakKeyDictionary()
 
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        dense = x.device.type == "cpu" and x.dim() == 4 and x.shape[2] * x.shape[3] <= MAX_POSITIONS
-        if not dense or isinstance(conv.padding, str):  # 'same'/'valid' strings: left to the kernel
-            return original(x)
-        return _dense_forward(conv, cache, x)
 
-    return forward
+def _tiny_forward(self: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """The forward `tiny_depthwise` installs on an instance: dense on small CPU maps while active, else the kernel."""
+    cache = _ACTIVE.get(self)
+    dense = (cache is not None and x.device.type == "cpu" and x.dim() == 4 and x.shape[2] * x.shape[3] <= MAX_POSITIONS
+             and x.dtype == self.weight.dtype and not torch.is_autocast_enabled("cpu"))
+    return _dense_forward(self, cache, x) if dense else type(self).forward(self, x)
 
 
 @contextlib.contextmanager
 def tiny_depthwise(model: nn.Module) -> Iterator[int]:
     """Within the block, `model`'s depthwise convolutions run as dense per-channel maps on CPU inputs of at most
-    MAX_POSITIONS positions (other inputs take the usual kernel); yields how many convolutions were switched."""
-    convs = [m for m in model.modules() if is_depthwise(m) and "forward" not in vars(m)]  # nested use: once
+    MAX_POSITIONS positions (other inputs, and autocast, take the usual kernel); yields how many were switched.
+
+    The switch is an instance attribute `forward` bound to each convolution and removed on exit; a copy or trace made
+    inside the block computes with the kernel (it is not registered as active)."""
+    convs = [m for m in model.modules() if is_depthwise(m) and m not in _ACTIVE]  # nested use: switched once
     for conv in convs:
-        conv.forward = _fast_forward(conv)
+        _ACTIVE[conv] = {}
+        conv.forward = types.MethodType(_tiny_forward, conv)
     try:
         yield len(convs)
     finally:
         for conv in convs:
-            del conv.forward  # back to the class's method
+            _ACTIVE.pop(conv, None)
+            vars(conv).pop("forward", None)  # back to the class's method
