@@ -24,7 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MAX_POSITIONS = 4  # largest map (H×W) handled densely; beyond it the P² multiply-adds lose to the kernel
+# Largest map (H×W) handled densely. oneDNN's kernel is slow only when the 3×3 kernel exceeds the map: fwd + bwd on
+# [32, C, H, W] took 1.3 / 13 ms (AVX-512 / AVX2 kernels) at 2×2 but 0.5-0.6 ms at 3×3 and 4×4, where the dense form's
+# P² multiply-adds took 5-12 ms.
+MAX_POSITIONS = 4
 
 
 class _PerChannelMap(torch.autograd.Function):
@@ -113,8 +116,8 @@ def tiny_depthwise(model: nn.Module) -> Iterator[int]:
     """Within the block, `model`'s depthwise convolutions run as dense per-channel maps on CPU inputs of at most
     MAX_POSITIONS positions (other inputs, and autocast, take the usual kernel); yields how many were switched.
 
-    The switch is an instance attribute `forward` bound to each convolution and removed on exit; a copy or trace made
-    inside the block computes with the kernel (it is not registered as active)."""
+    The switch is an instance attribute `forward` bound to each convolution and removed on exit. A deep copy made
+    inside the block computes with the kernel (it is not registered as active); a trace records the dense form."""
     convs = [m for m in model.modules() if is_depthwise(m) and m not in _ACTIVE]  # nested use: switched once
     for conv in convs:
         _ACTIVE[conv] = {}
