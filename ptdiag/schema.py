@@ -28,6 +28,8 @@ from ptdiag.errors import ResultsError
 SCHEMA_VERSION = 2
 
 VERDICT_KINDS = ("pretraining-helps", "dataset-bias", "both", "no-shift", "inconclusive")
+# The gap components `recovered` shares are keyed by, as reports and verdict texts name them.
+GAP_NAMES = {"gap": "whole accuracy drop", "bias": "bias gap", "extrapolation": "extrapolation gap"}
 
 _num = {"type": "number"}
 _opt_num = {"type": ["number", "null"]}

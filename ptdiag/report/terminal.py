@@ -29,6 +29,7 @@ from ptdiag.report._format import (
     verdict_title,
 )
 from ptdiag.report.gate import GateResult, collect_warnings
+from ptdiag.schema import GAP_NAMES
 
 VERDICT_STYLES = {
     "pretraining-helps": "green",
@@ -38,7 +39,6 @@ VERDICT_STYLES = {
     "inconclusive": "magenta",
 }
 STATUS_STYLES = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "INCONCLUSIVE": "magenta"}
-GAP_NAMES = {"gap": "whole accuracy drop", "bias": "bias gap", "extrapolation": "extrapolation gap"}
 
 
 def render_terminal(results: dict[str, Any], console: Console, source: str | None = None) -> None:

@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ptdiag.schema import GAP_NAMES
 from ptdiag.stats.effects import classify, classify_point
 from ptdiag.stats.intervals import Check, Interval
 from ptdiag.stats.thresholds import VerdictConfig
@@ -141,7 +142,6 @@ _FAILED = {
 
 # --- classes and the rule ------------------------------------------------------------------------------------------
 
-_GAP_NAMES = {"gap": "accuracy drop", "bias": "bias gap", "extrapolation": "extrapolation gap"}
 
 
 def judge(values: Mapping[str, Interval | float | None], beyond_band: Mapping[str, bool], config: VerdictConfig,
@@ -297,7 +297,7 @@ def _remedy_line(remedy: Mapping[str, Any], kind: str) -> str | None:
     """One measured remedy: the shares of the gap components it recovers, or its ER when no share is meaningful."""
     shares = [(k, _interval(v)) for k, v in (remedy.get("recovered") or {}).items()  # keys: gap, bias, extrapolation
               if v is not None and (k != "gap" or kind in ("no-shift", "inconclusive"))]
-    measured = [f"{_share(iv)} of the {_GAP_NAMES[k]}" for k, iv in shares
+    measured = [f"{_share(iv)} of the {GAP_NAMES[k]}" for k, iv in shares
                 if iv is not None and QUOTABLE_SHARE[0] <= iv.lower and iv.upper <= QUOTABLE_SHARE[1]]
     acc = remedy.get("shift_acc")
     head = f"Measured remedy {remedy['name']}" + (f" (shifted accuracy {100 * acc:.1f}%)" if acc is not None else "")
