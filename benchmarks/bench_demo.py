@@ -24,6 +24,7 @@ caches, the slower instruction set); the printed train step shows how close.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ptdiag.scenarios.demo import DEMO_SCENARIOS
@@ -61,6 +63,23 @@ def train_step_seconds() -> float:
         "print(best)\n"
     )
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def interleaved(run: Callable[[], object], patched: Callable[[], contextlib.AbstractContextManager],
+                repeats: int) -> tuple[float, float, object, object]:
+    """Median seconds of `run` as is and inside `patched()`, alternated so drift hits both alike (after a warm-up in
+    which oneDNN builds its kernels), with the last output of each: (as is, patched, its output, patched output)."""
+    times: dict[bool, list[float]] = {False: [], True: []}
+    outputs: dict[bool, object] = {}
+    run()
+    for _ in range(repeats):
+        for is_patched in (False, True):
+            with patched() if is_patched else contextlib.nullcontext():
+                start = time.perf_counter()
+                outputs[is_patched] = run()
+                times[is_patched].append(time.perf_counter() - start)
+    plain, other = (sorted(times[k])[len(times[k]) // 2] for k in (False, True))
+    return plain, other, outputs[False], outputs[True]
 
 
 def timed(cmd: list[str]) -> float:

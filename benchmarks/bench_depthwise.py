@@ -12,32 +12,20 @@ compare. `--isa avx2` restricts oneDNN and ATen to their AVX2 kernels (as on CPU
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from unittest import mock
 
-from bench_demo import ISA_ENV
+from bench_demo import ISA_ENV, interleaved
 
 
 def compare(name: str, run: Callable[[], object], repeats: int) -> None:
     """Median seconds of `run` with the dense form and with the kernel, alternated, and their ratio."""
     from ptdiag.engine import depthwise
 
-    times: dict[str, list[float]] = {"dense": [], "kernel": []}
-    run()  # warm-up: oneDNN builds its kernels for these shapes
-    for _ in range(repeats):
-        for label in ("dense", "kernel"):
-            with contextlib.ExitStack() as stack:
-                if label == "kernel":
-                    stack.enter_context(mock.patch.object(depthwise, "MAX_POSITIONS", 0))
-                start = time.perf_counter()
-                run()
-                times[label].append(time.perf_counter() - start)
-    dense, kernel = (float(sorted(times[k])[len(times[k]) // 2]) for k in ("dense", "kernel"))
+    dense, kernel, _, _ = interleaved(run, lambda: mock.patch.object(depthwise, "MAX_POSITIONS", 0), repeats)
     print(f"{name:<52} kernel {kernel * 1e3:8.1f} ms   dense {dense * 1e3:8.1f} ms   {kernel / dense:4.2f}x")
 
 

@@ -12,14 +12,12 @@ compare.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import time
 from collections.abc import Callable
 from unittest import mock
 
 import numpy as np
 import torch
-from bench_demo import train_step_seconds
+from bench_demo import interleaved, train_step_seconds
 
 from ptdiag.engine import folding
 from ptdiag.engine.models import BackboneSpec, create_baseline, create_pretrained, normalization
@@ -31,21 +29,14 @@ def _unfolded(module, _batch):
     return module
 
 
+def _without_folding():
+    return mock.patch.object(folding, "inference_form", _unfolded)
+
+
 def compare(name: str, run: Callable[[], np.ndarray], repeats: int) -> None:
     """Median seconds of `run` with and without folding, alternated; their ratio and largest output difference."""
-    times: dict[str, list[float]] = {"folded": [], "unfolded": []}
-    outputs = {}
-    run()  # warm-up: oneDNN builds its kernels for these shapes
-    for _ in range(repeats):
-        for label in ("folded", "unfolded"):
-            with contextlib.ExitStack() as stack:
-                if label == "unfolded":
-                    stack.enter_context(mock.patch.object(folding, "inference_form", _unfolded))
-                start = time.perf_counter()
-                outputs[label] = run()
-                times[label].append(time.perf_counter() - start)
-    folded, unfolded = (float(np.median(times[k])) for k in ("folded", "unfolded"))
-    diff = float(np.abs(outputs["folded"].astype(np.float64) - outputs["unfolded"]).max())
+    folded, unfolded, out_folded, out_unfolded = interleaved(run, _without_folding, repeats)
+    diff = float(np.abs(out_folded.astype(np.float64) - out_unfolded).max())
     print(f"{name:<44} unfolded {unfolded:6.3f} s   folded {folded:6.3f} s   {unfolded / folded:4.2f}x   "
           f"max |diff| {diff:.1e}")
 
