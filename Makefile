@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ptdiag-installed
 
-.PHONY: demo test lint slow bench clean
+.PHONY: demo test lint slow bench clean fashion-mnist chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -11,15 +11,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# Real images for the demo come from Debian's dataset-fashion-mnist (offline); install it when apt is there.
+# Debian packages, installed when apt is there and we run as root: dataset-fashion-mnist (real images for the
+# demo and slow tests) and chromium (the headless HTML report test). Elsewhere a line says what is missing.
+APT_INSTALL = if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
+	  else echo "note: $(1) not installed (needs root and apt-get); $(2)"; fi
+
 fashion-mnist:
-	@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; fi
+	@[ -d /usr/share/datasets/fashion-mnist ] || { $(call APT_INSTALL,dataset-fashion-mnist,the demo downloads it with torchvision when online); }
+
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { $(call APT_INSTALL,chromium,the browser tests will be skipped); }
 
 demo: $(STAMP) fashion-mnist
 	HF_HUB_OFFLINE=1 $(VENV)/bin/ptdiag demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(VENV)/bin/ruff check ptdiag tests benchmarks
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 

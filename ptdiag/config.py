@@ -36,6 +36,7 @@ class AnalyzeConfig:
     shift_split: str | None = None
     image_column: str | None = None
     label_column: str | None = None
+    label_map: str | None = None  # file renaming raw labels to class names (ptdiag.data.label_map)
     # data
     image_size: int = 64
     max_reference: int | None = 4000  # subsample the reference set (stratified) to bound CPU time; None = all
@@ -121,10 +122,14 @@ class AnalyzeConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def source_options(self) -> dict[str, str | None]:
-        """The split and column settings, as keyword arguments of ``ptdiag.data.ingest.load_pair``."""
+    def source_options(self) -> dict[str, Any]:
+        """The split, column and label-map settings, as keyword arguments of ``ptdiag.data.ingest.load_pair``."""
+        from ptdiag.data.label_map import read_label_map
+
         keys = ("train_split", "shift_split", "image_column", "label_column")
-        return {k: getattr(self, k) for k in keys}
+        options: dict[str, Any] = {k: getattr(self, k) for k in keys}
+        options["label_map"] = read_label_map(self.label_map) if self.label_map else None
+        return options
 
 
 # Settings that do not change an analysis' numbers: where it is written, its name, the gate, and the device (jobs

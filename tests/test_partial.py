@@ -83,7 +83,12 @@ def test_features_from_cached_activations_equal_the_backbones_own(lite0):
 
 
 def test_cpu_chunked_forward_gives_the_whole_batch_numbers(lite0, monkeypatch):
-    """Chunking a CPU forward (to keep activations off fresh mmap'ed pages) must not change a single bit."""
+    """Chunking a CPU forward (to keep activations off fresh mmap'ed pages) gives the whole batch's numbers.
+
+    Not bit for bit: oneDNN picks kernels by batch size and CPU (AVX2 and AVX-512 round differently; 8e-7 was
+    measured on an AVX-512 Intel CPU), so float32 logits are compared to 1e-5 and the float16 activations to one
+    float16 rounding step (a float32 difference of 1e-6 can flip the last of its 11 bits).
+    """
     import ptdiag.engine.train as train
 
     normalize = Normalizer(*normalization(lite0), torch.device("cpu"))
@@ -93,5 +98,8 @@ def test_cpu_chunked_forward_gives_the_whole_batch_numbers(lite0, monkeypatch):
     whole = (predict(lite0, images, normalize), lower_activations(split, images, normalize, view_seed=1))
     monkeypatch.setattr(train, "CPU_CHUNK_VALUES", 16 * 3 * 32 * 32)  # 16 rows
     chunked = (predict(lite0, images, normalize), lower_activations(split, images, normalize, view_seed=1))
-    for a, b in zip(whole, chunked, strict=True):
-        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(whole[0], chunked[0], rtol=1e-5, atol=1e-5)
+    assert whole[1].dtype == chunked[1].dtype == np.float16 and whole[1].shape == chunked[1].shape
+    np.testing.assert_allclose(whole[1].astype(np.float32), chunked[1].astype(np.float32), rtol=2e-3, atol=1e-3)
+    # a chunking bug (rows out of order, a chunk dropped or repeated) would move values by far more than that
+    assert np.abs(whole[1][1:].astype(np.float32) - whole[1][:-1].astype(np.float32)).max() > 0.1

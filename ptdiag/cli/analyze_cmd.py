@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ptdiag.cli._paths import check_output_folder
 from ptdiag.cli.app import app, handle_errors
 from ptdiag.errors import UsageError
 
@@ -54,12 +55,15 @@ def analyze_command(
     shift_split: Annotated[str | None, Opt("--shift-split", help="Split of a Hugging Face DatasetDict / hub dataset for --shift.")] = None,
     image_column: Annotated[str | None, Opt("--image-column", help="Image column of a Hugging Face dataset [its Image feature].")] = None,
     label_column: Annotated[str | None, Opt("--label-column", help="Label column of a Hugging Face dataset [its ClassLabel], or WebDataset member/json field [cls].")] = None,
+    label_map: Annotated[str | None, Opt("--label-map", help="File renaming raw labels to class names in both sets: CSV of label,name rows, JSON object, or one name per line (line i names label i).")] = None,
     model: Annotated[list[str] | None, Opt("--model", help="Pre-trained timm model (repeatable) [default: tf_efficientnet_lite0].")] = None,
     weights: Annotated[list[str] | None, Opt("--weights", help="Local checkpoint for each --model (repeatable, same order).")] = None,
     strategies: Annotated[str | None, Opt("--strategies", help="Comma list of lp, ft, lpft.")] = None,
     image_size: Annotated[int | None, Opt("--image-size", help="Resolution for pre-trained models (px).")] = None,
     max_reference: Annotated[int | None, Opt("--max-reference", help="Subsample the reference set to this many images.")] = None,
     max_shift: Annotated[int | None, Opt("--max-shift", help="Subsample the shifted set to this many images.")] = None,
+    val_fraction: Annotated[float | None, Opt("--val-fraction", help="Share of the reference held out to choose learning rates and probe strengths [0.15].")] = None,
+    test_fraction: Annotated[float | None, Opt("--test-fraction", help="Share of the reference held out to measure reference accuracy [0.2].")] = None,
     baseline_fractions: Annotated[str | None, Opt("--baseline-fractions", help="Comma list of training-data fractions.")] = None,
     baseline_seeds: Annotated[str | None, Opt("--baseline-seeds", help="Comma list of baseline seeds.")] = None,
     baseline_epochs: Annotated[int | None, Opt("--baseline-epochs", help="Epochs per baseline run.")] = None,
@@ -97,9 +101,10 @@ def analyze_command(
     gate_kinds = parse_fail_on(fail_on) if fail_on else set()
     flags = dict(
         train=str(train), shift=str(shift), out=str(out) if out else None, name=name, budget=budget, format=fmt,
-        train_split=train_split, shift_split=shift_split, image_column=image_column, label_column=label_column,
+        train_split=train_split, shift_split=shift_split, image_column=image_column, label_column=label_column, label_map=label_map,
         model=tuple(model) if model else None, weights=tuple(weights) if weights else None,
         strategies=_words(strategies), image_size=image_size, max_reference=max_reference, max_shift=max_shift,
+        val_fraction=val_fraction, test_fraction=test_fraction,
         baseline_fractions=_floats(baseline_fractions, "--baseline-fractions"),
         baseline_seeds=_ints(baseline_seeds, "--baseline-seeds"), baseline_epochs=baseline_epochs,
         baseline_eval_epochs=_ints(baseline_eval_epochs, "--baseline-eval-epochs"),
@@ -110,6 +115,7 @@ def analyze_command(
         save_checkpoints=save_checkpoints, remedies=remedies, fail_on=tuple(sorted(gate_kinds)) or None,
     )
     config = resolve_config(flags, config_file)
+    check_output_folder(config.out, "--out")
     if dry_run:
         _print_plan(config)
         return

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ptdiag.cli._paths import check_output_file
 from ptdiag.cli.app import app, handle_errors
 from ptdiag.errors import UsageError
 from ptdiag.schema import VERDICT_KINDS
@@ -83,6 +84,7 @@ def check_command(
             "--fail-if-warning",
             hint="e.g. ptdiag check --fail-on dataset-bias,inconclusive",
         )
+    check_output_file(junit, "--junit")
     results_path, results = load_run(run)
     gate = run_gate(results, kinds, max_bias_component, min_er_out, fail_if_warning, min_remedy_recovery)
     emit_gate(gate, results, results_path, junit)

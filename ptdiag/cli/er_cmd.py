@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ptdiag._io import write_json_atomic
+from ptdiag.cli._paths import check_output_file
 from ptdiag.cli.app import app, handle_errors
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def er_command(
     """Effective robustness of evaluated models against the baseline line, from a CSV of accuracies."""
     from ptdiag.stats.er_table import er_from_table, read_er_table  # scipy/pandas load only when the command runs
 
+    check_output_file(json_path, "--json")
     table = read_er_table(accuracies)
     result = er_from_table(table, scale=scale.value, source=str(accuracies))
     render_er(result, Console(highlight=False))

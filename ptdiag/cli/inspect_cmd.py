@@ -14,10 +14,12 @@ from rich.table import Table
 from rich.text import Text
 
 from ptdiag._io import write_json_atomic
+from ptdiag.cli._paths import check_output_file
 from ptdiag.cli._plain import inspect_lines, print_lines, stdout_is_terminal
 from ptdiag.cli.app import app, err_console, handle_errors
 from ptdiag.data.decode_cache import DecodeCache
 from ptdiag.data.inspection import InspectReport, inspect_pair
+from ptdiag.data.label_map import read_label_map
 from ptdiag.errors import EXIT_CODES_HELP, DataError, UsageError
 
 _MAX_CLASS_ROWS = 100
@@ -73,10 +75,12 @@ def inspect_command(
     shift_split: Annotated[str | None, typer.Option("--shift-split", help="Split of a Hugging Face DatasetDict or hub dataset for --shift.")] = None,
     image_column: Annotated[str | None, typer.Option("--image-column", help="Image column of a Hugging Face dataset [its Image feature].")] = None,
     label_column: Annotated[str | None, typer.Option("--label-column", help="Label column of a Hugging Face dataset [its ClassLabel], or a WebDataset member/json field [cls].")] = None,
+    label_map: Annotated[str | None, typer.Option("--label-map", help="File renaming raw labels to class names in both sets: CSV of label,name rows, JSON object, or one name per line (line i names label i).")] = None,
 ) -> None:
     """Validate a train/shift pair of image sets and report counts, classes, sizes, problems and cache coverage."""
     if warm_cache and image_size is None:
         raise UsageError("--warm-cache needs --image-size")
+    check_output_file(json_path, "--json")
     cache = DecodeCache(cache_dir, workers=workers)
     with _progress() as (bar, task):
         report = inspect_pair(
@@ -93,6 +97,7 @@ def inspect_command(
             label_column=label_column,
             train_split=train_split,
             shift_split=shift_split,
+            label_map=read_label_map(label_map) if label_map else None,
         )
     if stdout_is_terminal():
         render_report(report, Console(highlight=False, soft_wrap=False))

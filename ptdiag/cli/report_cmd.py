@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ptdiag.cli._paths import check_output_file
 from ptdiag.cli.app import app, err_console, handle_errors
 from ptdiag.errors import UsageError
 
@@ -62,13 +63,19 @@ def report_command(
 ) -> None:
     """Render a finished run: terminal report, or --html / --md / --json."""
     from ptdiag.report import load_run, render_json, render_markdown, render_terminal, write_html
+    from ptdiag.report.locate import run_containing
 
     run, html_file, md_file = split_paths(paths or [])
     html, md = html or html_file is not None, md or md_file is not None
     if as_json and md and md_file is None:
         raise UsageError("--json and --md both print to stdout; give --md a FILE ending in .md")
+    check_output_file(html_file, "--html")
+    check_output_file(md_file, "--md")
+    if run is None:  # a FILE inside a run folder means that run, not the newest one
+        run = next((found for f in (html_file, md_file) if f and (found := run_containing(f))), None)
 
     results_path, results = load_run(run)
+    rendered = f"run {results_path.parent}"
     stdout = Console(highlight=False)
     if as_json:
         typer.echo(render_json(results, source=str(results_path)), nl=False)
@@ -77,23 +84,23 @@ def report_command(
         if md_file is None:
             typer.echo(text, nl=False)
         else:
-            _write(Path(md_file), text)
+            _write(Path(md_file), text, rendered)
     if html:
         target = Path(html_file) if html_file else results_path.parent / "report.html"
         try:
             write_html(results, target, image_root=results_path.parent, reuse=False)
         except OSError as exc:
             raise UsageError(f"{target}: cannot write the HTML report ({exc.strerror})") from None
-        err_console.print(f"wrote {target}", highlight=False, markup=False)
+        err_console.print(f"wrote {target} ({rendered})", highlight=False, markup=False)
     if not (as_json or md or html):
         render_terminal(results, stdout, source=str(results_path))
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, text: str, rendered: str) -> None:
     from ptdiag._io import write_text_atomic
 
     try:
         write_text_atomic(path, text)
     except OSError as exc:
         raise UsageError(f"{path}: cannot write ({exc.strerror})") from None
-    err_console.print(f"wrote {path}", highlight=False, markup=False)
+    err_console.print(f"wrote {path} ({rendered})", highlight=False, markup=False)

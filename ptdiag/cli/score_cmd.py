@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from ptdiag._io import write_json_atomic
+from ptdiag.cli._paths import check_output_file
 from ptdiag.cli.app import app, handle_errors
 
 SECTIONS = ("fit", "decomposition", "pretrained", "remedy_scores", "verdict", "warnings", "statistics")
@@ -30,6 +31,8 @@ def score_command(
     from ptdiag.report.terminal import er_table, verdict_panel
     from ptdiag.stats.predictions import evals_from_table, read_predictions
     from ptdiag.stats.score import StatsConfig, score
+
+    check_output_file(json_path, "--json")
 
     evals, support = evals_from_table(read_predictions(predictions), epsilon, source=str(predictions))
     scores = score(evals, support, StatsConfig(epsilon=None, bootstrap=bootstrap, seed=seed)).to_dict()

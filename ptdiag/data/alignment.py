@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def align_classes(ref: ImageSet, shift: ImageSet, listed: dict[str, dict[str, in
             Finding(
                 "error",
                 "shift-classes-not-in-train",
-                f"shift has {len(extra)} class(es) {kind}: {quote_names(extra)}",
+                f"shift has {len(extra)} class(es) {kind}: {quote_names(extra)}{name_hint(extra, ref_present)}",
                 str(shift.source),
             )
         )
@@ -66,6 +67,24 @@ def align_classes(ref: ImageSet, shift: ImageSet, listed: dict[str, dict[str, in
             Finding("error", "no-shared-classes", "train and shift have no class name in common", str(shift.source))
         )
     return shared, findings
+
+
+def name_hint(missing: list[str], known: list[str]) -> str:
+    """'; did you mean ...' for names that differ only in case or spelling, or the label-map advice for numbers."""
+    by_folded = {name.casefold(): name for name in known}
+    guesses = []
+    for name in missing:
+        match = by_folded.get(name.casefold()) or next(iter(difflib.get_close_matches(name, known, n=1)), None)
+        if match:
+            guesses.append(f"'{name}' -> '{match}'")
+    if guesses:
+        shown = ", ".join(guesses[:MAX_LISTED]) + (" ..." if len(guesses) > MAX_LISTED else "")
+        how = "classes are matched by exact name; rename the folders or pass --label-map FILE"
+        return f" (did you mean {shown}? {how})"
+    if missing and all(name.lstrip("-").isdigit() for name in missing):
+        return (" (integer labels: pass --label-map FILE naming the class of each label, e.g. a CSV of"
+                " 'label,name' rows; see the README's input formats)")
+    return ""
 
 
 def within_duplicates(image_set: ImageSet, findings: list[Finding]) -> int:

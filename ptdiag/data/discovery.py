@@ -59,9 +59,17 @@ def discover(
     ``path`` may also be a hub id (``hf://datasets/ORG/NAME``), a shard brace pattern (``train-{000..009}.tar``)
     or a dataset folder with a split (``DIR:test``); ``options`` picks the split and columns of tables and shards.
     """
-    from ptdiag.data import hf, webdataset
+    from ptdiag.data.label_map import rename
 
     options = options or SourceOptions()
+    listing = _discover(path, role, fmt, options)
+    listing.class_names = rename(listing.class_names, options.label_map)
+    return listing
+
+
+def _discover(path: str | Path, role: str, fmt: str | None, options: SourceOptions) -> Listing:
+    from ptdiag.data import hf, webdataset
+
     if fmt is not None and fmt not in FORMATS:
         raise DataError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     text = str(path)

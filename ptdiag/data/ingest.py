@@ -41,6 +41,7 @@ def scan_pair(
     label_column: str | None = None,
     train_split: str | None = None,
     shift_split: str | None = None,
+    label_map: dict[str, str] | None = None,
 ) -> DatasetPair:
     """Discover, hash and decode both sets once, and collect every finding without raising for bad content.
 
@@ -58,11 +59,12 @@ def scan_pair(
         image_column, label_column: columns of a Hugging Face dataset (default: from its features), or for
             WebDataset shards the label member or json field.
         train_split, shift_split: the split of a Hugging Face DatasetDict (or hub dataset) to read.
+        label_map: raw label -> class name, applied to both sets (``ptdiag.data.label_map``).
 
     Raises:
         DataError: a source is missing or unreadable (everything else is returned as findings).
     """
-    columns = {"image_column": image_column, "label_column": label_column}
+    columns = {"image_column": image_column, "label_column": label_column, "label_map": label_map}
     ref_list = discover(train, role="train", fmt=fmt, options=SourceOptions(train_split, **columns))
     shift_list = discover(shift, role="shift", fmt=fmt, options=SourceOptions(shift_split, **columns))
     findings = ref_list.findings + shift_list.findings
@@ -80,8 +82,9 @@ def scan_pair(
         )
         shift_list.splits = None
     # Decode only what can be used: e.g. ImageNet-R covers 200 of 1000 train classes.
+    # Only when the sets share a class: with none, both stay whole so the mismatch is reported with all names.
     shift_classes = set(shift_list.class_names)
-    if shift_classes:
+    if shift_classes & set(ref_list.class_names):
         ref_list.keep([c in shift_classes for c in ref_list.class_names])
 
     fill = bool(fill_cache and cache is not None and image_size is not None)
@@ -123,7 +126,7 @@ def load_pair(
     cache: DecodeCache | None = None,
     drop_leaked: bool = True,
     progress: ProgressFn | None = None,
-    **source_options: str | None,
+    **source_options: str | dict[str, str] | None,
 ) -> DatasetPair:
     """:func:`scan_pair`, then raise DataError on the first fatal finding. See scan_pair for the arguments."""
     pair = scan_pair(

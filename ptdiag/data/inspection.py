@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -114,7 +115,7 @@ def inspect_pair(
     cache: DecodeCache | None = None,
     warm_cache: bool = False,
     progress: ProgressFn | None = None,
-    **source_options: str | None,
+    **source_options: Any,
 ) -> InspectReport:
     """Scan both sets and summarise them; only a missing or unreadable source raises (DataError).
 

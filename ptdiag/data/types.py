@@ -68,6 +68,7 @@ class SourceOptions:
     split: str | None = None
     image_column: str | None = None
     label_column: str | None = None
+    label_map: dict[str, str] | None = None  # raw label -> class name (ptdiag.data.label_map)
 
 
 @dataclass

@@ -147,6 +147,7 @@ def _context(results: dict[str, Any], image_root: Path | None) -> dict[str, Any]
     verdict = results["verdict"]
     return {
         "r": results,
+        "run_folder": image_root.name if image_root is not None else None,
         "verdict": verdict,
         "verdict_title": fmt.verdict_title(verdict["kind"]),
         "verdict_meaning": fmt.VERDICT_MEANINGS.get(verdict["kind"], ""),

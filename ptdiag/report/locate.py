@@ -55,6 +55,15 @@ def locate_results(run: str | Path | None = None, runs_dir: str | Path = DEFAULT
     return path
 
 
+def run_containing(path: str | Path) -> Path | None:
+    """The run folder (one holding a results.json) that ``path`` lies in, if any: ``RUN/out.html`` means RUN."""
+    folder = Path(path).expanduser().absolute().parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / RESULTS_NAME).is_file():
+            return candidate
+    return None
+
+
 def load_run(run: str | Path | None = None, runs_dir: str | Path = DEFAULT_RUNS_DIR) -> tuple[Path, dict[str, Any]]:
     """Locate and load a run's results (validated against the schema); returns (results path, results)."""
     path = locate_results(run, runs_dir)

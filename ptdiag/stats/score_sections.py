@@ -255,8 +255,12 @@ def checks(baselines: list[ModelEval], groups: list[Group], design: Design, reps
     for key, fit in fit_rows.items():
         if fit is not None and key != "out_of_support_matched":
             label = "" if key == "shift" else f" ({key})"
-            out.append(Check(f"line-fit{label}", "PASS", f"r² = {fit['r2']:.2f} over {fit['n']} checkpoints "
-                                                       f"(reported; trust is judged by the prediction band)"))
+            low = fit["r2"] < vcfg.min_r2
+            detail = (f" (< --min-r2 {vcfg.min_r2:g}): the baselines scatter widely around the line or it is flat; "
+                      "each model's prediction band shows whether its ER stands out of that scatter" if low
+                      else " (trust is judged by the prediction band)")
+            out.append(Check(f"line-fit{label}", "WARN" if low else "PASS",
+                             f"r² = {fit['r2']:.2f} over {fit['n']} checkpoints{detail}"))
     for g in groups:
         if g.kind == "pretrained" and g.ref.shape[0] < 2:
             out.append(Check(f"seeds ({g.name})", "WARN", f"{g.name}: one fine-tuning seed: seed noise is not in "
