@@ -1,6 +1,7 @@
 """One error hierarchy; the CLI maps each class to a documented exit code.
 
-Exit codes: 0 ok · 1 gate failed · 2 usage error · 3 data error · 4 inconclusive · 5 runtime/resource error.
+Exit codes: 0 ok · 1 gate failed · 2 usage error · 3 data error · 4 inconclusive · 5 runtime/resource error ·
+130 interrupted (Ctrl-C) · 141 stdout closed by its reader (a pipe into `head`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ EXIT_USAGE = 2
 EXIT_DATA = 3
 EXIT_INCONCLUSIVE = 4
 EXIT_RUNTIME = 5
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as shells report a writer whose pipe closed
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 ok, 1 gate failed, 2 usage error, 3 data error, 4 inconclusive, 5 runtime/resource error."
+    "Exit codes: 0 ok, 1 gate failed, 2 usage error, 3 data error, 4 inconclusive, 5 runtime/resource error, "
+    "130 interrupted, 141 output pipe closed."
 )
 
 

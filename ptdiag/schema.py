@@ -30,6 +30,19 @@ SCHEMA_VERSION = 2
 VERDICT_KINDS = ("pretraining-helps", "dataset-bias", "both", "no-shift", "inconclusive")
 # The gap components `recovered` shares are keyed by, as reports and verdict texts name them.
 GAP_NAMES = {"gap": "whole accuracy drop", "bias": "bias gap", "extrapolation": "extrapolation gap"}
+# A share of a gap recovered is quoted only when its interval lies in this range and is at most 100 points wide;
+# outside it the share divides by a gap near 0 and means nothing (e.g. "-393 % [-4661, 2677]").
+QUOTABLE_SHARE = (-2.0, 3.0)
+MAX_SHARE_WIDTH = 1.0
+
+
+def share_is_quotable(share: dict | None) -> bool:
+    """Whether a share interval ({lower, mid, upper}, fractions) is narrow and bounded enough to print or gate on."""
+    if not share:
+        return False
+    lower, upper = share["lower"], share["upper"]
+    return QUOTABLE_SHARE[0] <= lower and upper <= QUOTABLE_SHARE[1] and upper - lower <= MAX_SHARE_WIDTH
+
 
 _num = {"type": "number"}
 _opt_num = {"type": ["number", "null"]}

@@ -209,3 +209,36 @@ def test_parallel_scan_matches_serial(tmp_path):
     assert len(list((tmp_path / "cache").rglob("*.npy"))) >= 2  # several workers wrote chunks
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.name.endswith(".tmp")]
     assert os.listdir(tmp_path / "data" / "a")  # inputs untouched
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage-header", "empty"])
+def test_a_damaged_array_is_dropped_and_decoded_again(tmp_path, damage):
+    """A chunk array cut short (a full disk, a killed copy) must not brick later runs: verified, dropped, redone."""
+    paths = make_image_folder(tmp_path / "data", {"a": 3})
+    hashes = _scan(paths)
+    cache = DecodeCache(tmp_path / "cache", workers=1)
+    first = cache.load(paths, hashes, 8)
+    (array_file,) = (tmp_path / "cache").rglob("*.npy")
+    data = array_file.read_bytes()
+    array_file.write_bytes({"truncate": data[: len(data) - 50], "garbage-header": b"not an npy" + data[10:],
+                            "empty": b""}[damage])
+    assert cache.status(hashes, 8) == (0, 3)  # inspect no longer reports it as cached
+    dropped = decode_cache.drop_damaged_chunks(cache.root)
+    assert [p for p, _ in dropped] == [array_file] and not array_file.exists()
+    np.testing.assert_array_equal(cache.load(paths, hashes, 8), first)
+    assert cache.status(hashes, 8) == (3, 3)
+
+
+def test_scan_reports_a_damaged_cache_file_as_a_finding(tmp_path):
+    from ptdiag.data.ingest import scan_pair
+
+    make_image_folder(tmp_path / "ref", {"a": 12, "b": 12}, seed=1)
+    make_image_folder(tmp_path / "shift", {"a": 4, "b": 4}, seed=2)
+    cache = DecodeCache(tmp_path / "cache", workers=1)
+    scan_pair(tmp_path / "ref", tmp_path / "shift", image_size=8, cache=cache)
+    array_file = next((tmp_path / "cache").rglob("*.npy"))
+    array_file.write_bytes(array_file.read_bytes()[:-100])
+    pair = scan_pair(tmp_path / "ref", tmp_path / "shift", image_size=8, cache=cache)
+    codes = [f.code for f in pair.findings]
+    assert "decode-cache-damaged" in codes
+    assert cache.status(pair.reference.hashes + pair.shift.hashes, 8) == (32, 32)

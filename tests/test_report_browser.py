@@ -70,7 +70,7 @@ def _page_requests(netlog: Path) -> list[str]:
     return urls
 
 
-def open_in_chromium(page: Path, workdir: Path) -> BrowserRun:
+def open_in_chromium(page: Path, workdir: Path, window: str = "1200,3000") -> BrowserRun:
     workdir.mkdir(parents=True, exist_ok=True)
     netlog, shot = workdir / "netlog.json", workdir / "shot.png"
     sock, port = _closed_port()
@@ -79,7 +79,7 @@ def open_in_chromium(page: Path, workdir: Path) -> BrowserRun:
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         f"--user-data-dir={workdir / 'profile'}", "--enable-logging=stderr", "--v=0",
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", f"--proxy-server=127.0.0.1:{port}",
-        f"--log-net-log={netlog}", f"--screenshot={shot}", "--window-size=1200,3000", "--dump-dom", page.as_uri(),
+        f"--log-net-log={netlog}", f"--screenshot={shot}", f"--window-size={window}", "--dump-dom", page.as_uri(),
     ]  # fmt: skip
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=60)
@@ -130,3 +130,28 @@ def test_harness_catches_requests_and_console_errors(tmp_path):
     run = open_in_chromium(page, tmp_path / "chromium")
     assert run.requests == ["http://example.invalid/x.png"]
     assert any("ptdiag-control" in line for line in run.console)
+
+
+_MEASURE = """<script>
+window.addEventListener("load", () => {
+  const table = document.getElementById("remedies-table").getBoundingClientRect();
+  const widest = document.documentElement.scrollWidth;
+  document.body.setAttribute("data-measured", JSON.stringify({right: table.right, page: widest,
+                                                              view: window.innerWidth}));
+});
+</script></body>"""
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+def test_remedies_table_fits_the_window_without_sideways_scrolling(tmp_path, width):
+    from test_remedies_report import _results
+
+    page = write_html(_results(name="tf_efficientnet_lite0/lpft-with-a-long-name"), tmp_path / "report.html")
+    measured = tmp_path / "measured.html"  # a test copy with a measuring script; the report itself has none
+    measured.write_text(page.read_text(encoding="utf-8").replace("</body>", _MEASURE), encoding="utf-8")
+    run = open_in_chromium(measured, tmp_path / "chromium", window=f"{width},2000")
+    found = re.search(r'data-measured="([^"]+)"', run.dom)
+    assert found, "the measuring script did not run"
+    sizes = json.loads(found.group(1).replace("&quot;", '"'))
+    assert sizes["page"] <= sizes["view"], sizes  # no horizontal scrollbar
+    assert sizes["right"] <= sizes["view"], sizes

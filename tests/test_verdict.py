@@ -159,11 +159,16 @@ def test_a_remedy_share_over_a_near_zero_gap_is_not_quoted():
     wild = {"name": "dfr", "shift_acc": 0.9, "er": {"lower": 0.3, "mid": 0.35, "upper": 0.4},
             "recovered": {"gap": None, "bias": {"lower": -115.1, "mid": -21.2, "upper": 103.6},
                           "extrapolation": {"lower": 4.04, "mid": 6.56, "upper": 15.0}}}
-    sane = dict(wild, name="dfr+ref", recovered={"gap": None, "bias": {"lower": 0.14, "mid": 0.99, "upper": 2.19},
+    sane = dict(wild, name="dfr+ref", recovered={"gap": None, "bias": {"lower": 0.64, "mid": 0.99, "upper": 1.19},
                                                  "extrapolation": {"lower": 0.74, "mid": 0.88, "upper": 1.0}})
-    recs = decide(inputs(cand(**NEGATIVE), gap=iv(0.6, 0.03)), CFG, remedies=[wild, sane]).recommendations
+    # in range but wider than 100 points: not quoted either (schema.share_is_quotable)
+    wide = dict(wild, name="dfr-wide", recovered={"gap": None, "bias": {"lower": 0.14, "mid": 0.99, "upper": 2.19},
+                                                  "extrapolation": None})
+    recs = decide(inputs(cand(**NEGATIVE), gap=iv(0.6, 0.03)), CFG, remedies=[wild, sane, wide]).recommendations
     assert "Measured remedy dfr (shifted accuracy 90.0%): ER +35.0 [+30.0, +40.0] points (no share quoted" in \
         " ".join(recs)
-    assert any(r.startswith("Measured remedy dfr+ref (shifted accuracy 90.0%): recovers 99% [14, 219] of the bias "
+    assert any(r.startswith("Measured remedy dfr+ref (shifted accuracy 90.0%): recovers 99% [64, 119] of the bias "
                             "gap, 88% [74, 100] of the extrapolation gap") for r in recs)
+    assert any(r.startswith("Measured remedy dfr-wide (shifted accuracy 90.0%): ER +35.0") for r in recs)
+    assert not any("[14, 219]" in r for r in recs)
     assert not any("656%" in r or "-2120%" in r for r in recs)

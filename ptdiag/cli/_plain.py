@@ -32,6 +32,7 @@ def inspect_lines(report: InspectReport) -> list[str]:
             f"{s.role} source: {s.source}",
             f"{s.role} format: {s.format}",
             f"{s.role} images: {s.n_usable} usable of {s.n_listed} listed; {s.n_unreadable} unreadable (skipped), "
+            f"{s.n_outside_shared} readable but outside the shared classes, "
             f"{s.n_non_image} non-image files (ignored), {s.n_duplicates_within} exact duplicates within",
             f"{s.role} width min/median/max: {s.width['min']:g} / {s.width['median']:g} / {s.width['max']:g}; "
             f"height: {s.height['min']:g} / {s.height['median']:g} / {s.height['max']:g}",

@@ -49,7 +49,7 @@ def analyze_command(
     out: Annotated[Path | None, Opt("--out", help="Run directory [default: ptdiag-runs/<timestamp>-<name>].")] = None,
     name: Annotated[str | None, Opt("--name", help="Run name used in the default run directory.")] = None,
     config_file: Annotated[Path | None, Opt("--config", help="TOML or YAML file whose keys equal the flags.")] = None,
-    budget: Annotated[str | None, Opt("--budget", help="quick (2-core CPU) | standard (one GPU) | full (paper recipe).")] = None,
+    budget: Annotated[str | None, Opt("--budget", help="quick (2-core CPU) | standard (one GPU) | full (paper recipe) [quick].")] = None,
     fmt: Annotated[str | None, Opt("--format", help="imagefolder | csv | parquet | hf | webdataset (default: auto-detect).")] = None,
     train_split: Annotated[str | None, Opt("--train-split", help="Split of a Hugging Face DatasetDict / hub dataset for --train [train].")] = None,
     shift_split: Annotated[str | None, Opt("--shift-split", help="Split of a Hugging Face DatasetDict / hub dataset for --shift.")] = None,
@@ -92,7 +92,7 @@ def analyze_command(
     remedies: Annotated[bool | None, Opt("--remedies/--no-remedies", help="Measure last-layer retraining and reweighting next to pre-training [on].")] = None,
     fail_on: Annotated[str | None, Opt("--fail-on", help="Comma list of verdict kinds that fail (exit 1; 4 for inconclusive).")] = None,
     dry_run: Annotated[bool, Opt("--dry-run", help="Print the plan and an estimated time, then exit.")] = False,
-    quiet: Annotated[bool, Opt("-q", "--quiet", help="No progress bars.")] = False,
+    quiet: Annotated[bool, Opt("-q", "--quiet", help="No progress bars or tables: only the verdict line and the results path.")] = False,
 ) -> None:
     """Train baselines and fine-tune pre-trained models on your data; split, decompose, give the verdict."""
     from ptdiag.config import resolve_config
@@ -131,6 +131,7 @@ def run_analysis(config, quiet: bool = False, out_console: Console | None = None
 
     out_console = out_console or console
     run_dir, resumed = resolve_run_dir(config)
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(run_dir / "ptdiag.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -142,10 +143,27 @@ def run_analysis(config, quiet: bool = False, out_console: Console | None = None
             out_console.print(f"[bold]{'Resuming' if resumed else 'Run'}[/] {escape(str(run_dir))}", soft_wrap=True)
         with RichProgress(out_console, quiet=quiet) as progress:
             results = analyze(config, run_dir, progress)
-    finally:
+    except BaseException:
         logger.removeHandler(handler)
         handler.close()
+        if created:
+            _remove_if_stub(run_dir)
+        raise
+    logger.removeHandler(handler)
+    handler.close()
     return results, run_dir
+
+
+def _remove_if_stub(run_dir: Path) -> None:
+    """A run that failed before finishing any job leaves nothing worth resuming: remove it, so it is not taken
+    for a run later. Anything else (finished jobs, a results.json) is kept."""
+    import shutil
+
+    stub = {"config.json", "ptdiag.log", "split.json", "jobs"}
+    entries = list(run_dir.iterdir()) if run_dir.is_dir() else []
+    jobs = run_dir / "jobs"
+    if all(e.name in stub for e in entries) and not (jobs.is_dir() and any(jobs.iterdir())):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _finish(results: dict, run_dir: Path, gate_kinds: set[str], quiet: bool) -> None:
@@ -154,9 +172,13 @@ def _finish(results: dict, run_dir: Path, gate_kinds: set[str], quiet: bool) -> 
     from ptdiag.report.gate import run_gate
     from ptdiag.report.terminal import render_summary
 
-    if not quiet and not console.is_terminal:
+    if quiet:
+        verdict = results["verdict"]
+        print(f"verdict: {verdict['kind']} (confidence {verdict['confidence']}); results: {run_dir / 'results.json'}",
+              flush=True)
+    elif not console.is_terminal:
         print("\n".join(summary_lines(results, str(run_dir / "results.json"))), flush=True)
-    elif not quiet:
+    else:
         render_summary(results, console, source=str(run_dir / "results.json"))
         console.print(f"Results: {escape(str(run_dir / 'results.json'))}   report: ptdiag report "
                       f"{escape(str(run_dir))} --html")

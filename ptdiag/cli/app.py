@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -13,8 +14,18 @@ from rich.console import Console
 from rich.markup import escape
 
 from ptdiag import __version__
-from ptdiag.errors import EXIT_CODES_HELP, PtdiagError
+from ptdiag.errors import EXIT_BROKEN_PIPE, EXIT_CODES_HELP, EXIT_INTERRUPTED, PtdiagError
 
+
+def _exit_on_broken_pipe(console: Console) -> None:
+    """Rich's hook for a closed stdout (`ptdiag report | head -2`): stop quietly with exit 141, not 1 (which means
+    "gate failed" here)."""
+    console.quiet = True
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise SystemExit(EXIT_BROKEN_PIPE)
+
+
+Console.on_broken_pipe = _exit_on_broken_pipe  # Rich documents overriding this method; CLI processes only
 err_console = Console(stderr=True, highlight=False)
 
 app = typer.Typer(
@@ -26,7 +37,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
 
 _state = {"debug": False}
@@ -65,7 +76,9 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            sys.stdout.flush()  # a closed pipe shows here, inside the handler, not in Click's exit path
+            return result
         except PtdiagError as exc:
             if debug_enabled():
                 traceback.print_exc(file=sys.stderr)
@@ -73,7 +86,11 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]: finished jobs are kept; rerun the same command to resume.")
-            raise typer.Exit(code=130) from None
+            raise typer.Exit(code=EXIT_INTERRUPTED) from None
+        except BrokenPipeError:  # also from a command that ends with typer.Exit (check, analyze --fail-on)
+            # The reader of stdout stopped reading (`ptdiag report | head -2`): no traceback, no flush error at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(code=EXIT_BROKEN_PIPE) from None
         except MemoryError:
             err_console.print("[bold red]error:[/] out of memory; lower --batch-size or --max-images.")
             raise typer.Exit(code=5) from None

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from ptdiag._io import write_json_atomic
 from ptdiag.cli._paths import check_output_file
 from ptdiag.cli.app import app, handle_errors
+from ptdiag.report._tables import WholeTable
 
 if TYPE_CHECKING:
     from ptdiag.stats.er_table import ErResult
@@ -73,12 +73,8 @@ def render_er(result: ErResult, console: Console) -> None:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
-def _table(columns: tuple[str, ...]) -> Table:
-    table = Table(show_edge=False)
-    for col in columns:
-        numeric = col not in ("model", "kind", "note")
-        table.add_column(col, justify="right" if numeric else "left", no_wrap=numeric or col == "kind")
-    return table
+def _table(columns: tuple[str, ...]) -> WholeTable:
+    return WholeTable(columns, right=[i for i, col in enumerate(columns) if col not in ("model", "kind", "note")])
 
 
 def _pct(value: float) -> str:

@@ -166,6 +166,7 @@ def _sets_table(report: InspectReport) -> Table:
         ("image files listed", a.n_listed, b.n_listed),
         ("usable images", a.n_usable, b.n_usable),
         ("unreadable (skipped)", a.n_unreadable, b.n_unreadable),
+        ("readable, outside the shared classes", a.n_outside_shared, b.n_outside_shared),
         ("non-image files (ignored)", a.n_non_image, b.n_non_image),
         ("exact duplicates within", a.n_duplicates_within, b.n_duplicates_within),
         ("width min / median / max", _fmt_stats(a.width), _fmt_stats(b.width)),

@@ -91,7 +91,7 @@ def report_command(
             write_html(results, target, image_root=results_path.parent, reuse=False)
         except OSError as exc:
             raise UsageError(f"{target}: cannot write the HTML report ({exc.strerror})") from None
-        err_console.print(f"wrote {target} ({rendered})", highlight=False, markup=False)
+        err_console.print(f"wrote {target} ({rendered})", highlight=False, markup=False, soft_wrap=True)
     if not (as_json or md or html):
         render_terminal(results, stdout, source=str(results_path))
 
@@ -103,4 +103,4 @@ def _write(path: Path, text: str, rendered: str) -> None:
         write_text_atomic(path, text)
     except OSError as exc:
         raise UsageError(f"{path}: cannot write ({exc.strerror})") from None
-    err_console.print(f"wrote {path} ({rendered})", highlight=False, markup=False)
+    err_console.print(f"wrote {path} ({rendered})", highlight=False, markup=False, soft_wrap=True)

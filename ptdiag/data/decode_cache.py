@@ -3,7 +3,9 @@
 Layout: ``<root>/v1/<size>px/<chunk>.npy`` holds an ``(n, size, size, 3)`` uint8 array and ``<chunk>.json`` lists
 the content hash (sha1 of the file bytes) and the original width, height, mode and format of each row. A chunk is
 written by one worker (array first, index last, both by atomic rename), so concurrent runs and interrupted runs
-never leave a half-visible chunk, and a later run reuses whatever was finished.
+never leave a half-visible chunk, and a later run reuses whatever was finished. Every chunk is verified when the
+index is read (the array's header, its shape against the index and the file's size against the header), so one
+left damaged by a full disk or a killed copy is dropped (both files removed) and its images decoded again.
 
 Resize policy, identical for every domain so that a domain classifier cannot use format cues: apply the EXIF
 orientation, convert to RGB (alpha composited on white, 16-bit scaled to 8-bit), resize the shorter side to
@@ -19,6 +21,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import sys
 import uuid
 import warnings
@@ -197,8 +200,25 @@ def scan_file(
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001  untrusted files fail in many ways; one bad file must not stop the scan
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return FileResult(None, None, "corrupt-image", f"cannot decode {path}: {reason}"), None
+        if _is_empty(path):
+            return FileResult(None, None, "empty-file", f"file is empty (0 bytes): {path}"), None
+        return FileResult(None, None, "corrupt-image", f"cannot decode {path}: {_reason(exc)}"), None
+
+
+def _is_empty(path: Path | ImageSource) -> bool:
+    try:
+        return isinstance(path, Path) and path.stat().st_size == 0
+    except OSError:
+        return False
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of a decoder's message without the file object's repr PIL puts in it."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    reason = re.sub(r"\s*<_?\w+(\.\w+)*( name=[^>]*)?>", "", reason).strip()
+    if reason == "cannot identify image file":
+        return "not an image format PIL can read (cannot identify image file)"
+    return reason or type(exc).__name__
 
 
 # ------------------------------------------------------------------------------------------------ cache index
@@ -211,6 +231,7 @@ class _Index:
         self.root = root
         self.rows: dict[int, dict[str, tuple[Path, int]]] = {}
         self.meta: dict[str, ImageMeta] = {}
+        self.damaged: list[tuple[Path, str]] = []
         if root is None or not (root / CACHE_VERSION).is_dir():
             return
         for size_dir in sorted((root / CACHE_VERSION).glob("*px")):
@@ -224,6 +245,10 @@ class _Index:
                 except (OSError, ValueError):
                     continue  # a chunk being written by another run, or a damaged one: decode those images again
                 array_file = index_file.with_suffix(".npy")
+                problem = chunk_problem(array_file, len(entries.get("hashes", [])), size)
+                if problem:
+                    self.damaged.append((array_file, problem))
+                    continue
                 for row, (digest, meta) in enumerate(zip(entries["hashes"], entries["meta"], strict=True)):
                     rows.setdefault(digest, (array_file, row))
                     self.meta.setdefault(digest, ImageMeta.from_list(meta))
@@ -233,6 +258,40 @@ class _Index:
         if size is None:
             return self.meta
         return {digest: self.meta[digest] for digest in self.rows.get(size, {})}
+
+
+def chunk_problem(array_file: Path, n_rows: int, size: int) -> str | None:
+    """Why a chunk's array cannot be trusted (None when it can): missing, bad header, wrong shape or truncated."""
+    try:
+        with open(array_file, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(fh)
+            header_end = fh.tell()
+        actual = array_file.stat().st_size
+    except FileNotFoundError:
+        return "its array file is missing"
+    except (OSError, ValueError, SyntaxError) as exc:
+        return f"unreadable header ({exc})"
+    if dtype != np.uint8 or fortran or tuple(shape) != (n_rows, size, size, 3):
+        return f"shape {tuple(shape)} {dtype} does not match its index ({n_rows} rows of {size}x{size}x3 uint8)"
+    expected = header_end + n_rows * size * size * 3
+    if actual != expected:
+        return f"{actual:,} bytes where its header needs {expected:,} (truncated or damaged)"
+    return None
+
+
+def drop_damaged_chunks(root: Path | None) -> list[tuple[Path, str]]:
+    """Remove every damaged chunk (array and index) under ``root``; returns (array file, why) for each."""
+    damaged = _Index(root).damaged
+    for array_file, _ in damaged:
+        for path in (array_file.with_suffix(".json"), array_file):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass  # a read-only cache: the index skips the chunk anyway
+    return damaged
 
 
 def _write_chunk(root: Path, size: int, hashes: list[str], metas: list[ImageMeta], arrays: list[np.ndarray]) -> None:

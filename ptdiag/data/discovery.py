@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ptdiag.data.types import IMAGE_EXTENSIONS, Finding, Listing, SourceOptions, quote_names
+from ptdiag.data.types import IMAGE_EXTENSIONS, MAX_LISTED, Finding, Listing, SourceOptions, quote_names
 from ptdiag.errors import DataError
 
 FORMATS = ("imagefolder", "csv", "parquet", "hf", "webdataset")
@@ -166,6 +166,8 @@ def _walk_class(class_dir: Path, role: str, visited: set[str], listing: Listing)
                 found.append(Path(dirpath) / name)
             else:
                 listing.n_non_image += 1
+                if len(listing.non_image_examples) < MAX_LISTED:
+                    listing.non_image_examples.append(str(Path(dirpath) / name))
     return found
 
 
@@ -191,6 +193,8 @@ def _discover_manifest(manifest: Path, role: str, fmt: str) -> Listing:
             empty_rows.append(str(row))
         elif path.suffix.lower() not in IMAGE_EXTENSIONS:
             listing.n_non_image += 1
+            if len(listing.non_image_examples) < MAX_LISTED:
+                listing.non_image_examples.append(f"{path} (row {row})")
         elif path in seen:
             n_repeat += 1
         else:

@@ -126,7 +126,9 @@ class DiskImages:
                 self._read_run(files[order[start]], rows[order[start]], order[start:stop], flat)
         except OSError as exc:
             raise ResourceError(f"cannot read decoded images: {exc}",
-                                hint="the decode cache changed during the run; rerun the command") from exc
+                                hint="a decode-cache file was removed or damaged while this run read it; the next "
+                                     "run verifies every cache file, drops damaged ones and decodes their images "
+                                     "again") from exc
         return out
 
     def _read_run(self, file: int, first_row: int, targets: np.ndarray, flat: np.ndarray) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ptdiag.data.alignment import align_classes, conversion_findings, leakage, size_findings, within_duplicates
-from ptdiag.data.decode_cache import DecodeCache, FileResult, scan_files
+from ptdiag.data.decode_cache import DecodeCache, FileResult, drop_damaged_chunks, scan_files
 from ptdiag.data.discovery import Listing, discover
 from ptdiag.data.types import DatasetPair, Finding, ImageSet, ProgressFn, SourceOptions, fingerprint
 
@@ -87,6 +87,8 @@ def scan_pair(
     if shift_classes & set(ref_list.class_names):
         ref_list.keep([c in shift_classes for c in ref_list.class_names])
 
+    if cache is not None:
+        findings += damaged_cache_findings(drop_damaged_chunks(cache.root))
     fill = bool(fill_cache and cache is not None and image_size is not None)
     results = scan_files(
         ref_list.paths + shift_list.paths,
@@ -112,7 +114,9 @@ def scan_pair(
     leaked, reference = leakage(reference, shifted, drop_leaked, findings)
     findings += size_findings(reference, shifted, min_per_class)
     n_decoded = sum(r.ok and not r.from_cache for r in results)
-    return DatasetPair(reference, shifted, classes, findings, leaked, listed, within, len(results), n_decoded)
+    readable = {"train": len(ref_set), "shift": len(shift_set)}
+    return DatasetPair(reference, shifted, classes, findings, leaked, listed, within, len(results), n_decoded,
+                       readable)
 
 
 def load_pair(
@@ -144,14 +148,24 @@ def load_pair(
     pair.raise_for_errors()
     return pair
 
+def damaged_cache_findings(damaged: list[tuple[Path, str]]) -> list[Finding]:
+    if not damaged:
+        return []
+    path, why = damaged[0]
+    more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+    return [Finding("warning", "decode-cache-damaged", f"decode cache: dropped damaged file {path}{more}: {why}; its "
+                    "images are decoded again from the source files", str(path))]
+
+
 def listing_findings(lst: Listing) -> list[Finding]:
     out = []
     where = f"{lst.role} ({lst.source})"
     if lst.n_non_image:
+        examples = lst.non_image_examples
+        named = f", e.g. {', '.join(examples)}" if examples else ""
+        where = examples[0].split(" (row ")[0] if examples else str(lst.source)
         out.append(
-            Finding(
-                "info", "non-image-files", f"{lst.role}: ignored {lst.n_non_image} non-image file(s)", str(lst.source)
-            )
+            Finding("info", "non-image-files", f"{lst.role}: ignored {lst.n_non_image} non-image file(s){named}", where)
         )
     for name in lst.empty_classes:
         out.append(

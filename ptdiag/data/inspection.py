@@ -30,6 +30,7 @@ class SetSummary:
     n_listed: int
     n_usable: int
     n_unreadable: int
+    n_outside_shared: int  # readable, but in a class the other set lacks (or all of them, when none is shared)
     n_non_image: int
     n_duplicates_within: int
     width: dict[str, float]
@@ -165,6 +166,7 @@ def _summarise(image_set: ImageSet, pair: DatasetPair, role: str) -> SetSummary:
         n_listed=sum(pair.listed_counts.get(role, {}).values()),
         n_usable=len(image_set),
         n_unreadable=image_set.n_bad,
+        n_outside_shared=max(pair.n_readable.get(role, len(image_set)) - len(image_set), 0),
         n_non_image=image_set.n_non_image,
         n_duplicates_within=pair.within_duplicates.get(role, 0),
         width=_stats(image_set.widths),

@@ -48,6 +48,7 @@ class Listing:
     splits: list[str] | None = None
     n_non_image: int = 0
     empty_classes: list[str] = field(default_factory=list)
+    non_image_examples: list[str] = field(default_factory=list)  # the first few non-image files, for findings
     findings: list[Finding] = field(default_factory=list)
 
     def classes(self) -> list[str]:
@@ -153,6 +154,7 @@ class DatasetPair:
     within_duplicates: dict[str, int] = field(default_factory=dict)
     n_scanned: int = 0
     n_decoded: int = 0
+    n_readable: dict[str, int] = field(default_factory=dict)  # decodable images per role, before class restriction
 
     @property
     def errors(self) -> list[Finding]:

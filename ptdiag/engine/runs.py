@@ -18,7 +18,7 @@ RUNS_ROOT = Path("ptdiag-runs")
 
 def default_name(config: AnalyzeConfig) -> str:
     name = config.name or f"{Path(config.train).resolve().name}-vs-{Path(config.shift).resolve().name}"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    return re.sub(r"[^\w.-]+", "_", name).strip("_") or "run"  # \w keeps letters of every script readable
 
 
 def resolve_run_dir(config: AnalyzeConfig, root: Path = RUNS_ROOT) -> tuple[Path, bool]:

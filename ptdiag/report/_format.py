@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ptdiag.schema import share_is_quotable
+
 DASH = "—"
 
 VERDICT_TITLES = {
@@ -120,7 +122,7 @@ def key_numbers(results: dict[str, Any]) -> list[tuple[str, str]]:
 def verdict_numbers(verdict: dict[str, Any]) -> list[tuple[str, str]]:
     """Schema 2: confidence as stability, the pooled candidates, and each effect with its three-way class."""
     rows: list[tuple[str, str]] = []
-    if verdict.get("stability") is not None:
+    if verdict.get("stability"):  # 0 means no resample reached a kind: nothing to quote
         rows.append(("Confidence", f"{verdict['confidence']}: the same kind in {100 * verdict['stability']:.0f}% of "
                                    "resamples"))
     if verdict.get("decided_on"):
@@ -139,6 +141,8 @@ def verdict_numbers(verdict: dict[str, Any]) -> list[tuple[str, str]]:
 def effect_text(effect: dict[str, Any], unit: str = "points") -> str:
     """'+3.1 [+0.4, +5.9] points' or '30% [0, 60]'."""
     if unit == "share":
+        if not share_is_quotable(effect):
+            return "not quotable (the gap it divides by is too small or too uncertain)"
         return f"{100 * effect['mid']:.0f}% [{100 * effect['lower']:.0f}, {100 * effect['upper']:.0f}]"
     return f"{100 * effect['mid']:+.1f} [{100 * effect['lower']:+.1f}, {100 * effect['upper']:+.1f}] points"
 

@@ -15,7 +15,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-_GAP = 2  # spaces between columns
+_GAP = 3  # between columns: one space of padding on each side and the (blank) column divider
 _FIELD_GAP = "   "  # between packed `header value` fields of a record
 
 
@@ -53,7 +53,7 @@ class WholeTable:
             yield Text(self.caption, style="dim")
 
     def _as_table(self) -> Table:
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, _GAP // 2))
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1))
         for i, header in enumerate(self.headers):
             table.add_column(header, justify="right" if i in self.right else "left", no_wrap=True)
         for row in self.rows:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from ptdiag.errors import EXIT_GATE_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, UsageError
-from ptdiag.schema import VERDICT_KINDS
+from ptdiag.schema import VERDICT_KINDS, share_is_quotable
 
 Status = Literal["PASS", "WARN", "FAIL"]
 
@@ -135,7 +135,8 @@ def _verdict_check(verdict: dict[str, Any], fail_on: set[str] | frozenset[str]) 
 def _bias_check(results: dict[str, Any], limit_points: float) -> GateCheck:
     rows = [r for r in results["decomposition"]["baseline"] if r.get("bias_component") is not None]
     if not rows:
-        return GateCheck("bias-component", "WARN", "no bias component in the results (support split missing)")
+        return GateCheck("bias-component", "WARN",
+                         f"no bias component in the results ({_why_missing(results, 'n_in')})")
     # Several rows (one per pre-trained model's reference accuracy): judge the largest, i.e. the worst case.
     worst = max(rows, key=lambda r: r["bias_component"])
     value = 100 * worst["bias_component"]
@@ -145,10 +146,21 @@ def _bias_check(results: dict[str, Any], limit_points: float) -> GateCheck:
     return GateCheck("bias-component", "PASS", f"bias component {where} <= {limit_points:g}")
 
 
+def _why_missing(results: dict[str, Any], count: str) -> str:
+    """Why a split-specific number is absent: the split did not run, or it found no image on that side."""
+    support = results.get("support")
+    if not support:
+        return "the support split did not run"
+    side = "out-of-support" if count == "n_out" else "in-support"
+    if not support.get(count):
+        return f"the support split found no {side} shifted image at ε = {support['epsilon']:g}"
+    return f"too few {side} images to estimate it"
+
+
 def _er_out_check(results: dict[str, Any], min_points: float) -> GateCheck:
     models = [m for m in results["pretrained"] if m.get("er_out") is not None]
     if not models:
-        return GateCheck("er-out", "WARN", "no out-of-support ER in the results (support split missing)")
+        return GateCheck("er-out", "WARN", f"no out-of-support ER in the results ({_why_missing(results, 'n_out')})")
     # Judge the verdict's primary candidate (chosen on reference data only); picking the model with the best
     # shifted ER_out would select on the shifted set. Older results without a primary fall back to the best.
     primary = (results.get("verdict") or {}).get("primary")
@@ -164,9 +176,10 @@ def _er_out_check(results: dict[str, Any], min_points: float) -> GateCheck:
 
 def _remedy_check(results: dict[str, Any], min_percent: float) -> GateCheck:
     rows = [r for r in results.get("remedies") or [] if r.get("applicable")]
-    measured = [r for r in rows if (r.get("recovered") or {}).get("gap") is not None]
+    measured = [r for r in rows if share_is_quotable((r.get("recovered") or {}).get("gap"))]
     if not measured:
-        why = "no applicable remedy" if not rows else "no remedy recovery measured"
+        why = ("no applicable remedy" if not rows else
+               "no remedy has a quotable share of the gap (the gap is too small or too uncertain to divide by)")
         where = results.get("remedies_note") or "see the remedies section"
         return GateCheck("remedy-recovery", "WARN", f"{why} in the results ({where})")
     best = max(measured, key=lambda r: r["recovered"]["gap"]["mid"])

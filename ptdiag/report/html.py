@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from PIL import Image, UnidentifiedImageError
 
 from ptdiag._io import write_text_atomic
@@ -126,8 +126,18 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pct=fmt.pct, points=fmt.points, interval=fmt.interval, number=fmt.number, seconds=fmt.seconds)
+    env.filters.update(pct=fmt.pct, points=fmt.points, interval=fmt.interval, number=fmt.number, seconds=fmt.seconds,
+                       code_spans=code_spans)
     return env
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def code_spans(text: Any) -> Markup:
+    """Escape ``text`` and show its `backtick` spans (flag names in the verdict's texts) as <code>."""
+    escaped = str(escape(str(text)))
+    return Markup(_CODE_SPAN.sub(lambda m: f"<code>{m.group(1)}</code>", escaped))
 
 
 def _context(results: dict[str, Any], image_root: Path | None) -> dict[str, Any]:
@@ -235,8 +245,10 @@ def _seeds(results: dict[str, Any]) -> list[tuple[str, Any]]:
     seeds: list[tuple[str, Any]] = []
     if "seed" in results["config"]:
         seeds.append(("config", results["config"]["seed"]))
-    for group in ("baselines", "pretrained"):
-        values = sorted({m["seed"] for m in results[group] if m.get("seed") is not None})
-        if values:
-            seeds.append((group, ", ".join(str(v) for v in values)))
+    values = sorted({m["seed"] for m in results["baselines"] if m.get("seed") is not None})
+    if values:
+        seeds.append(("baselines", ", ".join(str(v) for v in values)))
+    for model in results["pretrained"]:  # one entry per candidate, averaged over its seeds: count them
+        if model.get("n_seeds"):
+            seeds.append((model["name"], f"{model['n_seeds']} fine-tuning seed(s)"))
     return seeds

@@ -24,6 +24,14 @@ def md_escape(text: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
 
 
+def md_text(text: Any) -> str:
+    """Like md_escape, but `backtick` spans (flag names in the verdict's texts) stay Markdown code spans."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: escape everything
+        return md_escape(text)
+    return "".join(md_escape(p) if i % 2 == 0 else f"`{p}`" for i, p in enumerate(parts))
+
+
 def render_markdown(results: dict[str, Any], gate: GateResult | None = None) -> str:
     """The Markdown summary as one string ending in a newline; `gate` adds the gate's check table."""
     verdict = results["verdict"]
@@ -33,7 +41,7 @@ def render_markdown(results: dict[str, Any], gate: GateResult | None = None) -> 
         lines += [f"_{VERDICT_MEANINGS[verdict['kind']]}_", ""]
     for label, items in (("Why", verdict["reasons"]), ("What to do", verdict["recommendations"])):
         if items:
-            lines += [f"**{label}**", ""] + [f"- {md_escape(item)}" for item in items] + [""]
+            lines += [f"**{label}**", ""] + [f"- {md_text(item)}" for item in items] + [""]
 
     lines += ["| Key number | Value |", "|---|---|"]
     lines += [f"| {md_escape(label.strip())} | {md_escape(value)} |" for label, value in key_numbers(results)]

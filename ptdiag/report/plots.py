@@ -54,6 +54,19 @@ def _styled(plot: Callable[..., str | None]) -> Callable[..., str | None]:
     return wrapper
 
 
+def legend(ax: Any, **kwargs: Any) -> None:
+    """A legend readable over the data: opaque white box, 8 pt text, placed where it covers least."""
+    kwargs.setdefault("loc", "best")
+    ax.legend(fontsize=8, frameon=True, framealpha=0.92, facecolor="white", edgecolor="#cccccc", **kwargs)
+
+
+def remedy_tag(row: dict[str, Any]) -> str:
+    """A short name for a remedy's point: 'DFR', 'DFR+ref' or 'reweight'."""
+    if row.get("method") == "last-layer":
+        return "DFR+ref" if "reference" in (row.get("variant") or "") else "DFR"
+    return str(row.get("method", "remedy"))
+
+
 def probit(values: Any) -> np.ndarray:
     return stats.norm.ppf(np.clip(np.asarray(values, dtype=float), _ACC_CLIP, 1 - _ACC_CLIP))
 
@@ -99,6 +112,9 @@ def line_panel(results: dict[str, Any], split: str) -> str | None:
         ax.scatter(probit([r["ref_acc"] for r in remedies]), probit([r[acc_key] for r in remedies]), marker="s", s=22,
                    facecolor="none", edgecolor="#444444", lw=1.0, zorder=4,
                    label=f"remedies, held-out ({len(remedies)})")
+        for r in remedies:  # each square says which remedy it is
+            ax.annotate(remedy_tag(r), (probit([r["ref_acc"]])[0], probit([r[acc_key]])[0]), xytext=(4, -3),
+                        textcoords="offset points", fontsize=7, color="#444444")
 
     v_lo, v_hi = _padded(np.asarray(y_extent))
     ax.set_xlim(u_lo, u_hi)
@@ -108,7 +124,7 @@ def line_panel(results: dict[str, Any], split: str) -> str | None:
     ax.set_xlabel("reference accuracy (probit scale)")
     ax.set_ylabel(f"accuracy on {label} (probit scale)")
     ax.grid(True, color="#dddddd", lw=0.5)
-    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    legend(ax, loc="best")
     fig.subplots_adjust(**_MARGINS)
     return to_svg(fig)
 
@@ -190,7 +206,7 @@ def log_ratio_histogram(support: dict[str, Any] | None) -> str | None:
     base = "log₁₀" if log is math.log10 else "ln"
     ax.set_xlabel(f"{base} ρ,  ρ = p_ref(x) / p_shift(x)")
     ax.set_ylabel("density")
-    ax.legend(fontsize=7, frameon=False)
+    legend(ax)
     fig.subplots_adjust(**_MARGINS)
     return to_svg(fig)
 
@@ -213,7 +229,7 @@ def epsilon_curve(support: dict[str, Any] | None) -> str | None:
     ax.set_xlabel("ε (threshold on ρ)")
     ax.set_ylabel("out-of-support share of shifted set (%)")
     ax.grid(True, color="#dddddd", lw=0.5)
-    ax.legend(fontsize=7, frameon=False)
+    legend(ax)
     fig.subplots_adjust(**_MARGINS)
     return to_svg(fig)
 
@@ -240,7 +256,7 @@ def calibration_plot(support: dict[str, Any] | None) -> str | None:
     ax.set_ylim(0, 1)
     ax.set_xlabel("mean predicted P(shift | x)")
     ax.set_ylabel("observed shifted fraction")
-    ax.legend(fontsize=7, frameon=False, loc="upper left")
+    legend(ax, loc="upper left")
     fig.subplots_adjust(**_MARGINS)
     return to_svg(fig)
 
@@ -269,7 +285,7 @@ def decomposition_chart(decomposition: dict[str, Any]) -> str | None:
     ax.set_yticklabels([short(r["name"], 44) for r in rows])
     ax.set_xlabel("accuracy points lost (reference − shift)")
     ax.grid(True, axis="x", color="#dddddd", lw=0.5)
-    ax.legend(fontsize=7, frameon=False, loc="lower right", ncols=3, bbox_to_anchor=(1, 1))
+    legend(ax, loc="lower right", ncols=3, bbox_to_anchor=(1, 1))
     fig.tight_layout()
     return to_svg(fig)
 

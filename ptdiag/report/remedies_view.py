@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 
 from ptdiag.report._format import DASH, interval, pct
+from ptdiag.report._tables import WholeTable
+from ptdiag.schema import share_is_quotable
 
 METHODS = {"last-layer": "last-layer retraining", "reweight": "reweighting (x, y)"}
 COMPONENTS = (("gap", "gap"), ("bias", "bias"), ("extrapolation", "extrap."))
@@ -33,16 +34,16 @@ def what(row: dict[str, Any]) -> str:
 
 
 def recovered(row: dict[str, Any]) -> dict[str, str]:
-    """Share of each gap component recovered, as '78% [64, 90]' or a dash."""
+    """Share of each gap component recovered, as '78% [64, 90]', or a dash when unmeasured or not quotable."""
     out = {}
     for key, _ in COMPONENTS:
         value = (row.get("recovered") or {}).get(key)
-        out[key] = DASH if value is None else (f"{100 * value['mid']:.0f}% [{100 * value['lower']:.0f}, "
+        out[key] = DASH if not share_is_quotable(value) else (f"{100 * value['mid']:.0f}% [{100 * value['lower']:.0f}, "
                                                f"{100 * value['upper']:.0f}]")
     return out
 
 
-def terminal_table(results: dict[str, Any], compact: bool = False) -> Table | Text:
+def terminal_table(results: dict[str, Any], compact: bool = False) -> WholeTable | Text:
     """Rich table, one row per remedy: accuracy, ER, share of each gap component recovered; skipped ones say why.
 
     In/out-of-support accuracies and ER_in/ER_out are in results.json and the HTML report (the terminal is narrow).
@@ -50,16 +51,13 @@ def terminal_table(results: dict[str, Any], compact: bool = False) -> Table | Te
     rows = remedies(results)
     if not rows:
         return Text(results.get("remedies_note") or "No remedies in these results.", style="dim")
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    table.add_column("remedy (base)", overflow="fold", ratio=1)
     columns = ["shift", "recovers gap"] if compact else ["ref", "shift", "ER", "gap", "bias", "extrap."]
-    for col in columns:
-        table.add_column(col, justify="right", no_wrap=True)
+    table = WholeTable(["remedy (base)", *columns])
     for row in rows:
         name = Text(f"{what(row)} ({row['base']})")
         if not row["applicable"]:
             name.append(f"\n{row['note']}", style="dim")
-            table.add_row(name, *([""] * len(columns)))
+            table.add_row(name)
             continue
         shares = recovered(row)
         cells = ([pct(row["shift_acc"]), shares["gap"]] if compact else
@@ -101,6 +99,7 @@ def label_budget_plot(results: dict[str, Any]) -> str | None:
 def _budget_figure(curves: list[dict[str, Any]]) -> str:
     from matplotlib.figure import Figure
 
+    from ptdiag.report import plots
     from ptdiag.report.plots import _MARGINS, PRETRAINED_COLORS, to_svg
 
     fig = Figure(figsize=(5.2, 3.4))
@@ -114,6 +113,6 @@ def _budget_figure(curves: list[dict[str, Any]]) -> str:
     ax.set_xlabel("labelled shifted images per class (log scale)")
     ax.set_ylabel("held-out shifted accuracy (%)")
     ax.grid(True, color="#dddddd", lw=0.5)
-    ax.legend(fontsize=7, frameon=False)
+    plots.legend(ax)
     fig.subplots_adjust(**_MARGINS)
     return to_svg(fig)

@@ -28,6 +28,7 @@ from ptdiag.report._format import (
     share,
     verdict_title,
 )
+from ptdiag.report._tables import WholeTable
 from ptdiag.report.gate import GateResult, collect_warnings
 from ptdiag.schema import GAP_NAMES
 
@@ -126,10 +127,7 @@ def data_table(results: dict[str, Any]) -> RenderableType:
     """Images per set and class, split sizes, fingerprints and validation findings."""
     data = results["data"]
     ref, shift = data["reference"], data["shift"]
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
-    table.add_column("class")
-    table.add_column("reference", justify="right")
-    table.add_column("shift", justify="right")
+    table = WholeTable(("class", "reference", "shift"))
     ref_counts, shift_counts = ref.get("class_counts") or {}, shift.get("class_counts") or {}
     for name in list(dict.fromkeys([*ref["classes"], *shift["classes"]])):
         table.add_row(Text(name), _count(ref_counts.get(name)), _count(shift_counts.get(name)))
@@ -148,9 +146,7 @@ def data_table(results: dict[str, Any]) -> RenderableType:
 
 def fit_table(results: dict[str, Any]) -> RenderableType:
     """One row per split: n, slope, intercept, r², residual SE, t*, the baselines' reference range."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
-    for header in ("split", "n", "slope", "intercept", "r²", "resid. SE", "t*", "baseline ref. acc."):
-        table.add_column(header, justify="left" if header == "split" else "right")
+    table = WholeTable(("split", "n", "slope", "intercept", "r²", "resid. SE", "t*", "baseline ref. acc."))
     for key, label in SPLIT_LABELS.items():
         fit = results["fit"].get(key)
         if fit is None:
@@ -175,12 +171,7 @@ def er_table(results: dict[str, Any], compact: bool = False) -> RenderableType:
     models = results["pretrained"]
     if not models:
         return Text("no pre-trained models in this run")
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    table.add_column("model", overflow="fold")
-    table.add_column("ref", justify="right", no_wrap=True)
-    table.add_column("shift", justify="right", no_wrap=True)
-    for header in ("ER", "ER_in", "ER_out"):
-        table.add_column(header, justify="right", no_wrap=True)
+    table = WholeTable(("model", "ref", "shift", "ER", "ER_in", "ER_out"))
     for model in models:
         row = [Text(model["name"]), Text(pct(model["ref_acc"])), Text(pct(model["shift_acc"]))]
         row += [Text(interval(model.get(key))) for key in ("er", "er_in", "er_out")]
@@ -231,9 +222,8 @@ def support_table(results: dict[str, Any]) -> RenderableType:
     ]
     sweep = support.get("epsilon_sweep") or []
     if sweep:
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, title="ε sweep", title_justify="left")
-        for header in ("ε", "in-support", "out-of-support", "out share"):
-            table.add_column(header, justify="right")
+        lines.append(Text("ε sweep"))
+        table = WholeTable(("ε", "in-support", "out-of-support", "out share"), right=(0, 1, 2, 3))
         for row in sweep:
             n_total = row["n_in"] + row["n_out"]
             table.add_row(
@@ -254,13 +244,11 @@ def decomposition_table(results: dict[str, Any]) -> RenderableType:
     ]
     if not rows:
         return Text("no rows")
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
-    for header in ("kind", "name", "ref. acc.", "gap", "bias", "extrapolation"):
-        table.add_column(header, justify="left" if header in ("kind", "name") else "right")
+    table = WholeTable(("name", "kind", "ref. acc.", "gap", "bias", "extrapolation"), right=(2, 3, 4, 5))
     for kind, row in rows:
         table.add_row(
-            Text(kind),
             Text(row["name"]),
+            Text(kind),
             Text(pct(row["ref_acc"])),
             Text(points(row["gap"], signed=False)),
             Text(points(row.get("bias_component"), signed=False)),

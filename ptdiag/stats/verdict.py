@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ptdiag.schema import GAP_NAMES
+from ptdiag.schema import GAP_NAMES, share_is_quotable
 from ptdiag.stats.effects import classify, classify_point
 from ptdiag.stats.intervals import Check, Interval
 from ptdiag.stats.thresholds import VerdictConfig
@@ -245,7 +245,7 @@ def decide(inputs: VerdictInputs, config: VerdictConfig = VerdictConfig(),
     confidence = "low" if kind == "inconclusive" else confidence_from(inputs.stability)
     if disagree[1] and kind != "inconclusive":
         confidence = CONFIDENCE[max(CONFIDENCE.index(confidence) - 1, 0)]
-    if inputs.stability is not None:
+    if inputs.stability:  # 0: no resample reached a kind (e.g. a failed check), which says nothing
         reasons.append(f"the same kind in {100 * inputs.stability:.0f}% of resamples (runs, examples, seeds and "
                        "the support mask redrawn)")
     if len(decided) > 1:
@@ -290,15 +290,11 @@ def recommendations(kind: str, failed: str | None, pooled: CandidateEvidence | N
     return _dedupe(recs)
 
 
-QUOTABLE_SHARE = (-2.0, 3.0)  # a share interval outside this divides by a gap near 0 at the remedy's accuracy
-
-
 def _remedy_line(remedy: Mapping[str, Any], kind: str) -> str | None:
     """One measured remedy: the shares of the gap components it recovers, or its ER when no share is meaningful."""
     shares = [(k, _interval(v)) for k, v in (remedy.get("recovered") or {}).items()  # keys: gap, bias, extrapolation
               if v is not None and (k != "gap" or kind in ("no-shift", "inconclusive"))]
-    measured = [f"{_share(iv)} of the {GAP_NAMES[k]}" for k, iv in shares
-                if iv is not None and QUOTABLE_SHARE[0] <= iv.lower and iv.upper <= QUOTABLE_SHARE[1]]
+    measured = [f"{_share(iv)} of the {GAP_NAMES[k]}" for k, iv in shares if _quotable(iv)]
     acc = remedy.get("shift_acc")
     head = f"Measured remedy {remedy['name']}" + (f" (shifted accuracy {100 * acc:.1f}%)" if acc is not None else "")
     if measured:
@@ -372,9 +368,16 @@ def _pts(interval: Interval | None) -> str:
     return f"{100 * interval.mid:+.1f} [{100 * interval.lower:+.1f}, {100 * interval.upper:+.1f}]"
 
 
+def _quotable(interval: Interval | None) -> bool:
+    return interval is not None and share_is_quotable(
+        {"lower": interval.lower, "mid": interval.mid, "upper": interval.upper})
+
+
 def _share(interval: Interval | None) -> str:
     if interval is None:
         return "an unknown share"
+    if not _quotable(interval):
+        return "an unquotable share (the gap it divides by is too small or too uncertain)"
     return f"{100 * interval.mid:.0f}% [{100 * interval.lower:.0f}, {100 * interval.upper:.0f}]"
 
 
