@@ -211,9 +211,19 @@ def _print_plan(config) -> None:
                                     f"({plan.finetune_recipe})"),
         ("support split", f"{config.folds}-fold cross-fitting, ε = {config.epsilon}"),
         ("this machine: one fine-tuning step (32 images)", f"{plan.rates.train_step:.2f} s"),
+        ("other processes while measuring", _load_text(plan.rates)),
         *((f"  estimate: {name}", f"{seconds:.0f} s") for name, seconds in plan.stage_seconds.items()),
         ("estimated time on this device", f"{plan.estimated_seconds / 60:.1f} min"),
     ]
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    if plan.rates.busy:
+        console.print(f"[yellow]note:[/] the machine is busy: other processes used {plan.rates.other_load:.1f} "
+                      "cores while it was measured, so the estimate assumes that load goes on; rerun --dry-run when "
+                      "it is quiet for the time on an idle machine.", soft_wrap=True)
+
+
+def _load_text(rates) -> str:
+    load = "unknown" if rates.other_load is None else f"{rates.other_load:.1f} cores busy"
+    return f"{load} (measured in {rates.measure_seconds:.0f} s)"

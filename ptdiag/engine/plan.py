@@ -8,8 +8,11 @@ work each stage does. `benchmarks/bench_demo.py` checks the estimate against the
 
 from __future__ import annotations
 
+import os
+import resource
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,6 +38,7 @@ _REMEDY_FITS = 20.0
 _PROBE_ITERATIONS = 9.0
 _UPPER_SHARE = 0.1  # an upper-block forward pass (top-block recipe) costs about this share of a lower-block one
 _FIXED_SECONDS = 6.0  # start-up and imports (~4 s), ingest, statistics, writing results (measured 5-7 s)
+BUSY_CORES = 0.25  # other processes' CPU use (in cores) above which the dry-run says the machine is busy
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,13 @@ class Rates:
     lr_fit_per_row: float  # one multinomial logistic-regression fit (one BLAS thread) on backbone features, per row
     train_step: float  # one end-to-end fine-tuning step of the backbone on 32 images: the machine's speed
     fit_workers: int = 1  # logistic-regression fits that run side by side (ptdiag.stats.fits)
+    other_load: float | None = None  # cores other processes kept busy while these were measured (None: unknown)
+    measure_seconds: float = 0.0  # how long the measurement took
+
+    @property
+    def busy(self) -> bool:
+        """Other processes used at least a quarter of a core while measuring: the estimate assumes they go on."""
+        return self.other_load is not None and self.other_load >= BUSY_CORES
 
 
 @dataclass(frozen=True)
@@ -124,7 +135,47 @@ def _stage_seconds(config: AnalyzeConfig, r: Rates, *, n_train: int, n_val: int,
 
 
 def measure_rates(config: AnalyzeConfig, n_classes: int, device: torch.device) -> Rates:
-    """Time a few steps of each model on this device (a few seconds)."""
+    """Time a few steps of each model on this device (a few seconds), and how busy other processes kept it."""
+    load = OtherLoad()
+    rates = _measure_rates(config, n_classes, device)
+    other, seconds = load.stop()
+    return replace(rates, other_load=other, measure_seconds=seconds)
+
+
+class OtherLoad:
+    """CPU time other processes spend while this one measures, in cores, from /proc/stat and our own usage."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.cpu = _process_cpu()
+        self.machine = _machine_busy()
+
+    def stop(self) -> tuple[float | None, float]:
+        wall = time.perf_counter() - self.start
+        machine = _machine_busy()
+        if self.machine is None or machine is None or wall <= 0:
+            return None, wall
+        ours = _process_cpu() - self.cpu
+        return max(machine - self.machine - ours, 0.0) / wall, wall
+
+
+def _process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _machine_busy() -> float | None:
+    """Busy CPU seconds of the whole machine since boot (all cores), or None where /proc/stat is missing."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return None
+    ticks = [int(v) for v in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure_rates(config: AnalyzeConfig, n_classes: int, device: torch.device) -> Rates:
     baseline = create_baseline(n_classes, config.baseline_arch, config.baseline_width)
     base_train, base_predict = _train_and_predict_rate(baseline, config.baseline_image_size, 64, device)
     spec = BackboneSpec(config.model[0], (config.weights or (None,))[0])
@@ -159,27 +210,27 @@ def _train_and_predict_rate(model: torch.nn.Module, size: int, batch: int, devic
     return train_rate, predict_rate
 
 
-def _fastest(fn, repeats: int = 2) -> tuple[float, object]:
-    """Seconds of the fastest of `repeats` calls, and the last call's result: one slow call (another process, a
-    page fault storm) should not make the whole estimate slow."""
-    best, result = float("inf"), None
+def _typical(fn, repeats: int = 3) -> tuple[float, object]:
+    """Median seconds of `repeats` calls (after the caller's warm-up), and the last call's result: one slow call
+    (another process, a page-fault storm) does not move it, and unlike the fastest call it is not optimistic."""
+    times, result = [], None
     for _ in range(repeats):
         start = time.perf_counter()
         result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), result
 
 
-def _per_item(fn, small: int, large: int, repeats: int = 2) -> tuple[float, object]:
-    """Seconds per item of `fn(n)`, from its fastest timings at two sizes, and `fn(large)`'s result.
+def _per_item(fn, small: int, large: int, repeats: int = 3) -> tuple[float, object]:
+    """Seconds per item of `fn(n)`, from its median timings at two sizes, and `fn(large)`'s result.
 
     The difference cancels what a call pays once whatever its size (optimizer state, a folded model copy, kernel
     set-up): on a few dozen images that doubled the per-image time of the frozen lower pass, which a real stage
     pays over thousands. Floored at a quarter of the large call's average per item, in case noise swamps the
     difference.
     """
-    t_small, _ = _fastest(lambda: fn(small), repeats)
-    t_large, result = _fastest(lambda: fn(large), repeats)
+    t_small, _ = _typical(lambda: fn(small), repeats)
+    t_large, result = _typical(lambda: fn(large), repeats)
     return max((t_large - t_small) / (large - small), 0.25 * t_large / large), result
 
 
@@ -199,12 +250,12 @@ def _top_rates(split, size: int, batch: int, normalize: Normalizer) -> tuple[flo
 
 def _lr_fit_rate(dim: int, n_classes: int, rows: int = 600, repeats: int = 3) -> float:
     """Seconds per row of one multinomial logistic-regression fit on `dim` standardised features, with one BLAS
-    thread as the analysis runs them; the fastest of `repeats` (a single timing of a ~0.1 s fit is noisy)."""
+    thread as the analysis runs them; the median of `repeats` (a single timing of a ~0.1 s fit is noisy)."""
     from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(0)
     y = np.arange(rows) % max(2, n_classes)
     x = rng.normal(size=(rows, dim)).astype(np.float32) + 0.3 * rng.normal(size=(max(2, n_classes), dim))[y]
     with single_threaded():
-        seconds, _ = _fastest(lambda: LogisticRegression(C=0.1, max_iter=300).fit(x, y), repeats)
+        seconds, _ = _typical(lambda: LogisticRegression(C=0.1, max_iter=300).fit(x, y), repeats)
     return seconds / rows
