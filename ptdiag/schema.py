@@ -201,6 +201,8 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 "confidence": {"enum": ["low", "medium", "high"]},
                 "stability": _opt_num,
                 "decided_on": {"type": "array", "items": {"type": "string"}},
+                "helping_recipe": {"type": ["string", "null"]},
+                "recipes": {"type": "array", "items": {"type": "object", "required": ["name", "kind", "classes"]}},
                 "effects": {"type": "object"},
                 "reasons": {"type": "array", "items": {"type": "string"}},
                 "recommendations": {"type": "array", "items": {"type": "string"}},

@@ -42,7 +42,16 @@ class Scenario:
     n_ref: int = 800
     n_shift: int = 1500
     mask_noise: float = 0.02
+    # per-candidate effects (probit units), overriding er_in / er_out: recipes that differ
+    candidate_er_out: tuple[float, ...] | None = None
+    candidate_er_in: tuple[float, ...] | None = None
     extras: dict = field(default_factory=dict)
+
+    def effects(self, j: int) -> tuple[float, float]:
+        """(er_in, er_out) of candidate j."""
+        er_in = self.er_in if self.candidate_er_in is None else self.candidate_er_in[j]
+        er_out = self.er_out if self.candidate_er_out is None else self.candidate_er_out[j]
+        return er_in, er_out
 
     def line_in(self, s):
         return s - self.drop_in
@@ -50,14 +59,15 @@ class Scenario:
     def line_out(self, s):
         return self.slope_out * s + self.icpt_out
 
-    def true_er(self, skill: float) -> dict[str, float]:
-        """True ER_in / ER_out of a candidate, averaged over its seed distribution (Gauss–Hermite)."""
+    def true_er(self, skill: float, j: int = 0) -> dict[str, float]:
+        """True ER_in / ER_out of candidate j, averaged over its seed distribution (Gauss–Hermite)."""
         nodes, weights = np.polynomial.hermite_e.hermegauss(41)
         n = nodes * self.sigma_seed
         w = weights / weights.sum()
         s = skill + n
-        return {"er_in": float(w @ (norm.cdf(self.line_in(s) + self.er_in) - norm.cdf(self.line_in(s)))),
-                "er_out": float(w @ (norm.cdf(self.line_out(s) + self.er_out) - norm.cdf(self.line_out(s))))}
+        er_in, er_out = self.effects(j)
+        return {"er_in": float(w @ (norm.cdf(self.line_in(s) + er_in) - norm.cdf(self.line_in(s)))),
+                "er_out": float(w @ (norm.cdf(self.line_out(s) + er_out) - norm.cdf(self.line_out(s))))}
 
 
 def _correct(rng, a: np.ndarray, e: np.ndarray, sigma_e: float) -> np.ndarray:
@@ -87,7 +97,8 @@ def draw(sc: Scenario, rng: np.random.Generator) -> tuple[list[ModelEval], Suppo
         for k in range(sc.seeds):
             s = skill + rng.normal(0, sc.sigma_seed)
             ref = _correct(rng, np.array([s]), e_ref, sc.sigma_e)[0]
-            a = np.where(in_mask, sc.line_in(s) + sc.er_in, sc.line_out(s) + sc.er_out)
+            er_in, er_out = sc.effects(j)
+            a = np.where(in_mask, sc.line_in(s) + er_in, sc.line_out(s) + er_out)
             shift = (a + e_shift + rng.standard_normal(sc.n_shift) * np.sqrt(1 - sc.sigma_e**2)) > 0
             evals.append(ModelEval(f"vit/s{j}", "pretrained", ref, shift,
                                    {"model": "vit", "strategy": f"s{j}", "lr": 1e-4, "seed": k}, seed=k))
@@ -122,8 +133,8 @@ def run(sc: Scenario, draws: int, seed: int = 0, bootstrap: int = 300) -> dict[s
             failed = [c["name"] for c in out["verdict"]["checks"] if c["status"] == "FAIL" and c["name"] != "baselines"]
             kind = f"inconclusive ({failed[-1] if failed else '?'})"
         kinds[kind] = kinds.get(kind, 0) + 1
-        for row, skill in zip(out["pretrained"], sc.candidates, strict=True):
-            truth = sc.true_er(skill)
+        for j, (row, skill) in enumerate(zip(out["pretrained"], sc.candidates, strict=True)):
+            truth = sc.true_er(skill, j)
             for key in covered:
                 interval = row[key]
                 if interval is not None:
@@ -142,4 +153,23 @@ SCENARIOS = {
     "no-shift": Scenario("no-shift", pi_in=0.98, drop_in=0.0, tau=0.0, n_ref=5000, n_shift=5000),
     # A small but material in-support gap (~5 points): must not read as no-shift.
     "small-gap": Scenario("small-gap", pi_in=0.95, drop_in=0.16, n_ref=5000, n_shift=5000),
+    # Issue 23's recipes: the best-reference recipe (a linear probe) recovers little of a flat out-of-support gap,
+    # the lower-reference one (LP-FT) most of it. Truth: pretraining-helps, with LP-FT.
+    "recipe-helps": Scenario("recipe-helps", pi_in=0.0, slope_out=0.05, icpt_out=-1.1, candidates=(1.3, 1.0),
+                             candidate_er_out=(0.12, 1.0)),
+    # The same with a material in-support bias neither recipe recovers. Truth: both.
+    "recipe-both": Scenario("recipe-both", pi_in=0.5, drop_in=0.45, slope_out=0.05, icpt_out=-1.1,
+                            candidates=(1.3, 1.0), candidate_er_out=(0.12, 1.0)),
+    # Neither recipe recovers anything of the extrapolation gap: never pretraining-helps or both.
+    "recipe-null": Scenario("recipe-null", pi_in=0.0, slope_out=0.05, icpt_out=-1.1, candidates=(1.3, 1.0),
+                            candidate_er_out=(0.0, 0.0)),
+    # Each of three recipes recovers exactly the margin (boundary null): "some recipe helps" must stay rare.
+    "recipe-boundary": Scenario("recipe-boundary", pi_in=0.0, slope_out=1.0, icpt_out=-0.6,
+                                candidates=(1.1, 1.1, 1.1), candidate_er_out=(0.055, 0.055, 0.055)),
+    # One baseline training run (six checkpoints) and no effect: too few runs to trust the line.
+    "single-run": Scenario("single-run", pi_in=0.3, slope_out=1.0, icpt_out=-0.6, runs=1, checkpoints=6,
+                           epoch_gain=0.12),
+    # One and forty in-support images beside a bias-free extrapolation shift that pre-training recovers.
+    "in-split-1": Scenario("in-split-1", pi_in=1 / 1500, drop_in=0.4, slope_out=0.05, icpt_out=-1.1, er_out=0.7),
+    "in-split-40": Scenario("in-split-40", pi_in=40 / 1500, drop_in=0.4, slope_out=0.05, icpt_out=-1.1, er_out=0.7),
 }

@@ -244,7 +244,7 @@ def test_budget_help_states_its_default():
 
 def test_recommended_flags_exist():
     """Every `--flag` a verdict recommendation names is a real analyze option."""
-    from ptdiag.stats.verdict import REMEDIES
+    from ptdiag.stats.verdict_text import REMEDIES
 
     options = {opt for param in dict(_commands())["analyze"].params for opt in param.opts}
     named = {flag for text in REMEDIES.values() for flag in re.findall(r"`(--[a-z-]+)`", text)}

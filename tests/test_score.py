@@ -82,14 +82,16 @@ def test_out_of_support_shift_with_a_robust_linear_probe(support):
     assert lp["n_seeds"] == 2 and lp["seeds"] == [0, 1] and lp["seed_spread"]["shift_acc"] >= 0
     assert lp["er_out"]["lower"] > 0.1 and abs(ft["er_out"]["mid"]) < 0.08  # seeds + runs now in the interval
     assert lp["er"]["lower"] <= lp["er"]["mid"] <= lp["er"]["upper"]
-    assert ft["primary"] and not lp["primary"]  # higher val_acc, whatever the shifted accuracy says
-    assert ft["decided"] and not lp["decided"]  # 0.85 vs 0.90 on 1,500 images: beyond noise
+    # ft leads on reference accuracy (val 0.90 vs 0.85) but lp recovers the extrapolation gap: recipes are judged
+    # one by one, so the helping lp decides (it was `inconclusive`, lp "not decided on", before issue 23).
+    assert lp["primary"] and not ft["primary"]
+    assert lp["decided"] and ft["decided"]  # both admissible: lp's out-of-support accuracy is not below ft's
     verdict = out["verdict"]
-    assert verdict["primary"] == "vit/ft" and verdict["decided_on"] == ["vit/ft"]
-    # gap = bias 3.5 + extrapolation 7.3; ft does not recover the extrapolation, lp does: never dataset-bias
-    # (it was `dataset-bias`, high, before issue 11).
-    assert verdict["kind"] == "inconclusive" and verdict["confidence"] == "low"
-    assert "lp → both" in " ".join(verdict["reasons"])  # the disagreeing strategy stays visible
+    assert verdict["primary"] == "vit/lp" and verdict["helping_recipe"] == "vit/lp"
+    # gap = bias 3.5 + extrapolation 7.3; lp recovers the extrapolation, bias remains for both: never dataset-bias
+    assert verdict["kind"] in ("both", "pretraining-helps")
+    assert "lp → both" in " ".join(verdict["reasons"]) or "lp → pretraining-helps" in " ".join(verdict["reasons"])
+    assert {r["name"]: r["kind"] for r in verdict["recipes"]}["vit/ft"] == "inconclusive"
     decomposition = out["decomposition"]
     assert decomposition["pi_out"] == pytest.approx(N_OUT / (N_IN + N_OUT))
     for row in decomposition["pretrained"]:
@@ -108,7 +110,7 @@ def test_without_support_whole_shift_er_and_a_verdict_naming_the_missing_part():
     out = score(evals_for(), None, CONFIG).to_dict()
     assert out["pretrained"][0]["er"] is not None and out["pretrained"][0]["er_in"] is None
     assert out["fit"]["in_support"] is None and out["decomposition"]["baseline"] == []
-    assert any(c["name"] == "support-split" for c in out["verdict"]["checks"])
+    assert any(c["name"] == "support-split" for c in out["verdict"]["checks"])  # a FAIL, or a WARN when it helps
 
 
 def test_a_flat_precise_line_is_trusted_by_its_prediction_band(support):

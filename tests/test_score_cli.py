@@ -82,3 +82,21 @@ def test_bad_input_names_the_column_or_row_and_exits_3(tmp_path, mutate, message
     mutate(table()).to_csv(path, index=False)
     result = runner.invoke(app, ["score", "--predictions", str(path), "--bootstrap", "50"])
     assert result.exit_code == 3 and message in result.output, result.output
+
+
+def test_score_says_how_many_runs_it_assumed_without_a_run_column(good_csv, tmp_path):
+    frame = pd.read_csv(good_csv).drop(columns=["run"])
+    path = tmp_path / "no-run.csv"
+    frame.to_csv(path, index=False)
+    result = runner.invoke(app, ["score", "--predictions", str(path), "--bootstrap", "100"])
+    assert result.exit_code == 0, result.output
+    n = frame.loc[frame["kind"] == "baseline", "model"].nunique()
+    assert f"{n} runs assumed (no `run` column)" in " ".join(result.output.split())
+
+
+def test_score_without_pretrained_rows_is_a_clear_data_error(good_csv, tmp_path):
+    frame = pd.read_csv(good_csv)
+    path = tmp_path / "baselines-only.csv"
+    frame[frame["kind"] == "baseline"].to_csv(path, index=False)
+    result = runner.invoke(app, ["score", "--predictions", str(path)])
+    assert result.exit_code == 3 and "no pre-trained model evaluations" in result.output

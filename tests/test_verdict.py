@@ -22,9 +22,9 @@ def cand(name="pt/ft", strategy="ft", decided=True, **q):
                              {"shift": True, "in_support": True, "out_of_support": True}, decided)
 
 
-def inputs(pooled, gap=iv(0.10), stability=0.99, candidates=None, **kw):
+def inputs(recipe, gap=iv(0.10), stability=0.99, candidates=None, **kw):
     args = dict(n_in=700, n_out=300, pi_in=0.7, pi_out=0.3, n_runs=6) | kw
-    return VerdictInputs(pooled=pooled, candidates=candidates or [pooled], pooled_gap=gap, support_available=True,
+    return VerdictInputs(candidates=candidates or [recipe], pooled_gap=gap, support_available=True,
                          stability=stability, **args)
 
 
@@ -50,7 +50,7 @@ def test_three_way_classification_never_reads_not_significant_as_no_effect():
 def test_bias_that_pretraining_partly_recovers_is_dataset_bias_with_the_share():
     verdict = decide(inputs(cand(**TINT)), CFG)
     assert verdict.kind == "dataset-bias" and verdict.confidence == "high"
-    assert any("recovers 30% [0, 60] of the bias gap" in r for r in verdict.reasons)
+    assert any("recovering 30% [0, 60] of the bias gap" in r for r in verdict.reasons)
     assert verdict.effects["remaining_bias"]["class"] == "material"
 
 
@@ -73,6 +73,7 @@ def test_material_extrapolation_not_recovered_is_never_dataset_bias():
     verdict = decide(inputs(cand(**q)), CFG)
     assert verdict.kind == "inconclusive"
     assert [c.name for c in verdict.checks if c.status == "FAIL"] == ["pretrained-recovery"]
+    assert verdict.effects["recovered_extrapolation"]["class"] == "not-material"  # one-sided: below the margin
 
 
 def test_no_shift_needs_an_equivalence_test_not_a_failed_difference():
@@ -114,14 +115,15 @@ def test_confidence_is_stability(stability, expected):
     assert decide(inputs(cand(**TINT), stability=stability), CFG).confidence == expected
 
 
-def test_disagreeing_decided_strategies_are_named_and_lower_confidence():
-    lp = cand("pt/lp", "lp", **NEGATIVE)
-    ft = cand("pt/ft", "ft", **TINT)
-    pooled = cand("pt/lp, pt/ft", "pooled", **TINT)
-    verdict = decide(inputs(pooled, candidates=[lp, ft]), CFG)
-    assert verdict.kind == "dataset-bias" and verdict.confidence == "medium"
-    assert any("strategies disagree" in r and "lp → pretraining-helps" in r for r in verdict.reasons)
-    assert verdict.decided_on == ["pt/lp", "pt/ft"]
+def test_each_recipe_is_named_with_its_own_reading_and_the_helping_one_decides():
+    lp = cand("pt/lp", "lp", **TINT)
+    ft = cand("pt/ft", "ft", **NEGATIVE)
+    verdict = decide(inputs(lp, candidates=[lp, ft], gap=iv(0.6, 0.03)), CFG)
+    assert verdict.kind == "pretraining-helps" and verdict.helping == "pt/ft" and verdict.primary == "pt/ft"
+    assert any("recipes, each on its own evidence" in r and "lp → dataset-bias" in r and "ft → pretraining-helps" in r
+               for r in verdict.reasons)
+    assert any(r.startswith("Fine-tune with pt/ft") for r in verdict.recommendations)
+    assert [r["name"] for r in verdict.to_dict()["recipes"]] == ["pt/lp", "pt/ft"]
 
 
 def test_measured_remedies_are_quoted_but_never_change_the_kind():
@@ -135,7 +137,7 @@ def test_measured_remedies_are_quoted_but_never_change_the_kind():
 
 
 def test_no_candidate_is_inconclusive_with_the_check_named():
-    verdict = decide(VerdictInputs(pooled=None, candidates=[], pooled_gap=iv(0.1), support_available=True), CFG)
+    verdict = decide(VerdictInputs(candidates=[], pooled_gap=iv(0.1), support_available=True), CFG)
     assert verdict.kind == "inconclusive" and any(c.name == "pretrained" for c in verdict.checks)
 
 
@@ -143,14 +145,14 @@ def test_recommendations_tell_unresolved_recovery_from_none():
     """vflip at quick: pre-training recovers ~1/3 of the extrapolation gap with a wide interval. The advice is to
     narrow it (more runs, seeds, data), not 'no candidate recovered it'; no recovery at all keeps that advice."""
     unresolved = dict(NEGATIVE, bias=iv(0.02, 0.015), remaining_bias=iv(0.02, 0.015), extrapolation=iv(0.3, 0.07),
-                      recovered_extrapolation=iv(0.1, 0.08), share_extrapolation=iv(0.33, 0.27))
+                      recovered_extrapolation=iv(0.1, 0.09), share_extrapolation=iv(0.33, 0.27))
     verdict = decide(inputs(cand(**unresolved), gap=iv(0.25, 0.06)), CFG)
     assert verdict.kind == "inconclusive"
-    assert any("recover 33% [6, 60] of the extrapolation gap" in r and "--baseline-seeds" in r
+    assert any("Whether pt/ft recover a material amount" in r and "--baseline-seeds" in r
                for r in verdict.recommendations)
-    assert not any("no candidate recovered it" in r for r in verdict.recommendations)
+    assert not any("no recipe recovers" in r for r in verdict.recommendations)
     none = dict(TINT, extrapolation=iv(0.07), recovered_extrapolation=iv(-0.005, 0.01), share_extrapolation=iv(-0.1))
-    assert any("no candidate recovered it" in r for r in decide(inputs(cand(**none)), CFG).recommendations)
+    assert any("no recipe recovers" in r for r in decide(inputs(cand(**none)), CFG).recommendations)
 
 
 def test_a_remedy_share_over_a_near_zero_gap_is_not_quoted():
@@ -172,3 +174,76 @@ def test_a_remedy_share_over_a_near_zero_gap_is_not_quoted():
     assert any(r.startswith("Measured remedy dfr-wide (shifted accuracy 90.0%): ER +35.0") for r in recs)
     assert not any("[14, 219]" in r for r in recs)
     assert not any("656%" in r or "-2120%" in r for r in recs)
+
+
+def test_one_sided_recovery_classes():
+    from ptdiag.stats.verdict import recovery_class
+
+    assert recovery_class(Interval(0.021, 0.04, 0.06), 0.02) == "material"
+    assert recovery_class(Interval(0.001, 0.006, 0.012), 0.02) == "not-material"  # "6 % [1, 12]": not unresolved
+    assert recovery_class(Interval(-0.05, -0.03, -0.01), 0.02) == "not-material"
+    assert recovery_class(Interval(0.01, 0.04, 0.08), 0.02) == "unresolved"
+    assert recovery_class(None, 0.02) == "unknown"
+
+
+def test_a_large_gain_is_material_whatever_share_of_the_gap_it_is():
+    """+17 points of ER_out recovering 24 % of a 68-point extrapolation gap: material (it was inconclusive on the
+    25 % share threshold)."""
+    q = dict(NEGATIVE, extrapolation=iv(0.68, 0.03), recovered_extrapolation=iv(0.165, 0.02),
+             share_extrapolation=iv(0.24, 0.035), er_out_of_support=iv(0.17, 0.02),
+             remaining_extrapolation=iv(0.51, 0.03))
+    verdict = decide(inputs(cand(**q), gap=iv(0.6, 0.03)), CFG)
+    assert verdict.kind == "pretraining-helps"
+    assert any("part of it" not in r and "a little of it" in r and "remain" in r for r in verdict.recommendations)
+
+
+def test_remaining_bias_not_shown_negligible_lowers_confidence_and_says_so():
+    q = dict(NEGATIVE, bias=iv(0.03, 0.01), remaining_bias=iv(0.025, 0.011))  # 2.5 [1.4, 3.6]: unresolved
+    verdict = decide(inputs(cand(**q), gap=iv(0.6, 0.03)), CFG)
+    assert verdict.kind == "pretraining-helps" and verdict.confidence == "medium"
+    assert any("not shown negligible" in r for r in verdict.recommendations)
+
+
+def test_an_unresolved_extrapolation_component_is_never_dataset_bias():
+    q = dict(TINT, extrapolation=iv(0.02, 0.03))
+    verdict = decide(inputs(cand(**q)), CFG)
+    assert verdict.kind == "inconclusive"
+    assert [c.name for c in verdict.checks if c.status == "FAIL"] == ["extrapolation-size"]
+
+
+@pytest.mark.parametrize(("n_in", "n_out"), [(1, 0), (40, 0), (0, 1)])
+def test_too_few_shifted_examples_decide_nothing(n_in, n_out):
+    verdict = decide(inputs(cand(**TINT), n_in=n_in, n_out=n_out, pi_in=n_in / max(n_in + n_out, 1),
+                            pi_out=n_out / max(n_in + n_out, 1)), CFG)
+    assert verdict.kind == "inconclusive" and any(c.name == "few-shifted" for c in verdict.checks)
+    assert any(f"({n_in + n_out} < 50)" in r for r in verdict.reasons)
+
+
+def test_one_baseline_run_decides_nothing_and_few_runs_cap_the_confidence():
+    one = decide(inputs(cand(**TINT), n_runs=1), CFG)
+    assert one.kind == "inconclusive" and any(c.name == "baselines" for c in one.checks)
+    few = decide(inputs(cand(**TINT), n_runs=4), CFG)
+    assert few.kind == "dataset-bias" and few.confidence == "medium"
+
+
+def test_an_easier_shift_says_so():
+    verdict = decide(inputs(cand(**TINT), gap=iv(-0.3, 0.02)), CFG)
+    assert verdict.kind == "inconclusive" and any(c.name == "shift-easier" for c in verdict.checks)
+
+
+def test_a_material_in_support_er_warns_about_the_support_split():
+    q = dict(TINT, er_in_support=iv(0.06, 0.01))
+    verdict = decide(inputs(cand(**q)), CFG)
+    assert any(c.name.startswith("er-in") and c.status == "WARN" for c in verdict.checks)
+
+
+def test_a_low_accuracy_recipe_cannot_carry_the_claim():
+    """A recipe above the line but with lower out-of-support accuracy than the best-reference recipe's is not
+    admissible for "helps"."""
+    best = cand("pt/lp", "lp", **dict(TINT, extrapolation=iv(0.3, 0.02), recovered_extrapolation=iv(0.0, 0.01),
+                                      acc_out_of_support=iv(0.5)))
+    low = CandidateEvidence("pt/ft", "ft", 0.6, 0.6, dict(NEGATIVE, acc_out_of_support=iv(0.4)),
+                            {"out_of_support": True}, True)
+    verdict = decide(inputs(best, candidates=[best, low], gap=iv(0.3, 0.03)), CFG)
+    assert verdict.kind == "inconclusive" and verdict.helping is None
+    assert any("not admissible" in r for r in verdict.reasons)

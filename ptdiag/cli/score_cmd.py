@@ -34,11 +34,18 @@ def score_command(
 
     check_output_file(json_path, "--json")
 
-    evals, support = evals_from_table(read_predictions(predictions), epsilon, source=str(predictions))
+    table = read_predictions(predictions)
+    evals, support = evals_from_table(table, epsilon, source=str(predictions))
     scores = score(evals, support, StatsConfig(epsilon=None, bootstrap=bootstrap, seed=seed)).to_dict()
     out = {key: scores[key] for key in SECTIONS}
+    if "run" not in table.columns:
+        n = sum(e.kind == "baseline" for e in evals)
+        out["warnings"].insert(0, f"{n} runs assumed (no `run` column): each baseline row is counted as its own "
+                                  "training run; give `run` so checkpoints of one run are resampled together")
     console = Console(highlight=False)
     console.print(verdict_panel(out, source=str(predictions)))
     console.print(er_table(out, compact=True))
+    for warning in out["warnings"]:
+        console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if json_path is not None:
         write_json_atomic(json_path, out)

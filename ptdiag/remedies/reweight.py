@@ -48,8 +48,15 @@ class DensityWeights:
         if not self.degenerate:
             return (f"(x, y) density-ratio weights, clipped at the {100 * CLIP_QUANTILE:g}th percentile; effective "
                     f"sample size {100 * self.ess_share:.0f} % of the reference training set")
-        return (f"not applicable: the weights degenerate (effective sample size {100 * self.ess_share:.1f} %, the "
-                f"reference covers about {100 * self.raw_mean:.0f} % of the shifted distribution): {NOT_REACHABLE}")
+        return (f"not applicable: the weights degenerate (they rest on {100 * self.ess_share:.1f} % of the reference "
+                f"training set, its effective sample size; {self.coverage_words()}): {NOT_REACHABLE}")
+
+    def coverage_words(self) -> str:
+        """The share of the shifted distribution the reference covers, or why it cannot be said."""
+        if self.raw_mean > 1.5:  # the mean ratio estimates a share (≤ 1); far above, a few huge ratios dominate it
+            return (f"the density ratio is unstable (its mean over the reference is {self.raw_mean:.3g} where "
+                    "full coverage gives 1), so the share of the shifted distribution it covers cannot be estimated")
+        return f"the reference covers about {100 * min(self.raw_mean, 1.0):.0f} % of the shifted distribution"
 
 
 def xy_density_weights(ref_x: np.ndarray, ref_y: np.ndarray, shift_x: np.ndarray, shift_y: np.ndarray,

@@ -125,8 +125,10 @@ def verdict_numbers(verdict: dict[str, Any]) -> list[tuple[str, str]]:
     if verdict.get("stability"):  # 0 means no resample reached a kind: nothing to quote
         rows.append(("Confidence", f"{verdict['confidence']}: the same kind in {100 * verdict['stability']:.0f}% of "
                                    "resamples"))
+    if verdict.get("helping_recipe"):
+        rows.append(("Pre-training helps with", verdict["helping_recipe"]))
     if verdict.get("decided_on"):
-        rows.append(("Decided on", ", ".join(verdict["decided_on"])))
+        rows.append(("Recipes that may carry the claim", ", ".join(verdict["decided_on"])))
     effects = verdict.get("effects") or {}
     labels = (("pooled_gap", "Pooled gap", "points"), ("remaining_bias", "Bias left after pre-training", "points"),
               ("share_bias", "Share of the bias gap pre-training recovers", "share"),

@@ -6,8 +6,9 @@
   together; evaluations of kind "pretrained" (or "remedy") sharing a name are seeds of one candidate;
 * every interval comes from one resampling scheme (ptdiag.stats.resampling): runs, examples (paired, reference
   and shifted separately), seeds and the support mask redrawn, lines refitted, everything recomputed;
-* the verdict (ptdiag.stats.verdict) decides on the pre-trained candidates within noise of the best selection
-  accuracy, pooled; remedies are scored the same way but never enter it (`remedy_scores`).
+* the verdict (ptdiag.stats.verdict) judges every pre-trained recipe on its own evidence (recoveries at the
+  Bonferroni level over recipes) and combines them without pooling; remedies are scored the same way but never
+  enter it (`remedy_scores`).
 
 Pure numpy/scipy: no torch import.
 """
@@ -27,7 +28,16 @@ from ptdiag.stats.intervals import Check, Interval
 from ptdiag.stats.resampling import Design, Replicates, difficulty_weights, resample
 from ptdiag.stats.support import SupportSplit
 from ptdiag.stats.thresholds import VerdictConfig
-from ptdiag.stats.verdict import CandidateEvidence, Verdict, VerdictInputs, decide, judge, rule
+from ptdiag.stats.verdict import (
+    RECOVERIES,
+    CandidateEvidence,
+    Verdict,
+    VerdictInputs,
+    combine,
+    decide,
+    gates,
+    recipe_calls,
+)
 
 KINDS = ("baseline", "pretrained", "remedy")
 SPLITS = ("shift", "in_support", "out_of_support")
@@ -134,28 +144,28 @@ def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsCon
                   for g in range(len(groups))]
     bands = [sections.prediction_bands(reps, g, config.scale, level) for g in range(len(groups))]
     cands = [i for i, g in enumerate(groups) if g.kind == "pretrained"]
-    decided = _decision_set([groups[i] for i in cands], n_ref, level)
-    evidence = [_evidence(groups[i], quantities[i], bands[i], decided[k], config) for k, i in enumerate(cands)]
-    chosen = [i for k, i in enumerate(cands) if decided[k]]
-    pooled = _pooled(groups, chosen, reps, bands, config) if chosen else None
+    # Recoveries of J recipes are read at level 1 − α/J (Bonferroni): "some recipe helps" is a union of J claims.
+    adjusted_level = 1 - (1 - level) / max(len(cands), 1)
+    evidence = [_evidence(groups[i], quantities[i], bands[i], _adjusted(reps, i, adjusted_level))
+                for i in cands]
     # An equivalence test (TOST) at level α uses the 1 − 2α interval: 90 % for the default 95 %.
     pooled_gap = percentile_interval(reps.pooled_gap, 2 * level - 1)
     checks = sections.checks(baselines, groups, design, reps, fits, support, vcfg, config.bootstrap)
     split_args = _split_args(support)
-    inputs = VerdictInputs(pooled=pooled, candidates=evidence, pooled_gap=pooled_gap,
-                           support_available=support is not None, n_runs=_n_runs(baselines), checks=checks,
-                           **split_args)
+    inputs = VerdictInputs(candidates=evidence, pooled_gap=pooled_gap, support_available=support is not None,
+                           n_runs=_n_runs(baselines), checks=checks, **split_args)
     remedy_rows = [sections.remedy_row(groups[i], reps, quantities[i], i) for i, g in enumerate(groups)
                    if g.kind == "remedy"]
     verdict = decide(inputs, vcfg)
-    if pooled is not None and config.bootstrap > 0:
-        stability = _stability(reps, chosen, pooled, verdict.kind, vcfg, support is not None, split_args)
+    if evidence and config.bootstrap > 0:
+        stability = _stability(reps, cands, inputs, verdict.kind, vcfg)
         verdict = decide(replace(inputs, stability=stability), vcfg, remedy_rows)
     else:
         verdict = decide(inputs, vcfg, remedy_rows)
+    admissible = set(verdict.decided_on)
     primary = verdict.primary
-    rows = [sections.candidate_row(groups[i], reps, quantities[i], bands[i], i, decided[k], primary, fits, support,
-                                   config) for k, i in enumerate(cands)]
+    rows = [sections.candidate_row(groups[i], reps, quantities[i], bands[i], i, groups[i].name in admissible,
+                                   primary, fits, support, config) for i in cands]
     warnings = [c.message for c in checks if c.status in ("WARN", "FAIL")]
     warnings += [f"{r['name']}: reference accuracy {100 * r['ref_acc']:.1f}% is {r['extrapolation_distance']:.2f} "
                  f"{config.scale} units outside the baselines' range: the line is extrapolated there"
@@ -191,6 +201,9 @@ def _prepare(evals: list[ModelEval]) -> tuple[list[ModelEval], list[Group], int,
     if n_ref == 0 or n_shift == 0:
         raise DataError("models were evaluated on an empty reference test set or shifted set")
     baselines = [e for e in evals if e.kind == "baseline"]
+    if not any(e.kind == "pretrained" for e in evals):
+        raise DataError("no pre-trained model evaluations (kind = pretrained): the verdict judges pre-trained "
+                        "recipes against the baselines' line, so give at least one")
     if len(baselines) < 3:
         raise DataError(f"need at least 3 baseline models to fit the line (got {len(baselines)})")
     if np.ptp([np.mean(b.ref_correct) for b in baselines]) <= 0:
@@ -252,70 +265,30 @@ def _split_args(support: SupportSplit | None) -> dict[str, Any]:
     return {"n_in": support.n_in, "n_out": support.n_out, "pi_in": support.pi_in, "pi_out": support.pi_out}
 
 
-# --- the decision set ------------------------------------------------------------------------------------------
+# --- the recipes ---------------------------------------------------------------------------------------------
 
 
-def _selection(group: Group, n_ref: int) -> tuple[float, float]:
-    """(selection accuracy, examples behind it): val_acc with meta n_val when known, else reference-test accuracy."""
-    if group.meta.get("val_acc") is not None:
-        return float(group.meta["val_acc"]), float(group.meta.get("n_val") or n_ref)
-    return float(group.ref.mean()), float(n_ref)
+def _adjusted(reps: Replicates, g: int, level: float) -> dict[str, Interval | None]:
+    """A recipe's recoveries at the multiplicity-corrected level."""
+    return {name: percentile_interval(reps.values[name][:, g], level) for name in RECOVERIES if name in reps.values}
 
 
-def _decision_set(cands: list[Group], n_ref: int, level: float) -> list[bool]:
-    """Candidates whose selection accuracy is within noise (a two-proportion interval) of the best's."""
-    if not cands:
-        return []
-    from scipy import stats
-
-    z = float(stats.norm.ppf(0.5 + level / 2))
-    sel = [_selection(c, n_ref) for c in cands]
-    best_acc, best_n = max(sel)
-    out = []
-    for acc, n in sel:
-        noise = z * np.sqrt(best_acc * (1 - best_acc) / best_n + acc * (1 - acc) / n)
-        out.append(bool(acc >= best_acc - noise))
-    return out
-
-
-def _evidence(group: Group, q: dict[str, Interval | None], band: dict[str, dict[str, Any]], decided: bool,
-              config: StatsConfig) -> CandidateEvidence:
+def _evidence(group: Group, q: dict[str, Interval | None], band: dict[str, dict[str, Any]],
+              adjusted: dict[str, Interval | None]) -> CandidateEvidence:
     ref = q["ref"].mid if q.get("ref") else float(group.ref.mean())
     selection = float(group.meta.get("val_acc", ref))
     return CandidateEvidence(group.name, str(group.meta.get("strategy", "")), ref, selection, q,
-                             {s: b["beyond"] for s, b in band.items()}, decided)
+                             {s: b["beyond"] for s, b in band.items()}, True, adjusted)
 
 
-def _pooled(groups: list[Group], chosen: list[int], reps: Replicates, bands: list[dict[str, dict[str, Any]]],
-            config: StatsConfig) -> CandidateEvidence:
-    """The decided candidates averaged per replicate: one piece of evidence pooled over strategies."""
-    level = config.verdict.confidence_level
-    q = {name: percentile_interval(_mean_columns(col, chosen), level) for name, col in reps.values.items()}
-    beyond = {}
-    for split in SPLITS:
-        er = q.get(f"er_{split}")
-        widths = [bands[i][split]["scatter"] for i in chosen if split in bands[i]]  # as per candidate
-        beyond[split] = er is not None and bool(widths) and abs(er.mid) > float(np.mean(widths))
-    name = ", ".join(groups[i].name for i in chosen)
-    ref = q["ref"].mid if q.get("ref") else 0.0
-    return CandidateEvidence(name, "pooled", ref, ref, q, beyond, True)
-
-
-def _stability(reps: Replicates, chosen: list[int], pooled: CandidateEvidence, kind: str, vcfg: VerdictConfig,
-               support: bool, split_args: dict[str, Any]) -> float:
+def _stability(reps: Replicates, cands: list[int], inputs: VerdictInputs, kind: str, vcfg: VerdictConfig) -> float:
     """Share of resamples whose point estimates (re-centred like the intervals) give the same kind."""
     names = [n for n in reps.values if n.startswith(("bias", "extrapolation", "remaining_", "recovered_", "share_"))]
-    pooled_cols = {n: recentred(_mean_columns(reps.values[n], chosen)) for n in names}
+    columns = [{n: recentred(reps.values[n][:, g]) for n in names} for g in cands]
     gap = recentred(reps.pooled_gap)
     same = 0
-    n = gap.size
-    for r in range(n):
-        values = {name: col[r] for name, col in pooled_cols.items()}
-        classes = judge(values, pooled.beyond_band, vcfg, gap[r], **split_args)
-        same += rule(classes, support)[0] == kind
-    return same / max(n, 1)
-
-
-def _mean_columns(col: np.ndarray, chosen: list[int]) -> np.ndarray:
-    """Per-replicate mean over the chosen groups (NaN where any of them is undefined, e.g. an empty split)."""
-    return col[:, chosen].mean(axis=1)
+    for r in range(gap.size):
+        values = [{name: col[r] for name, col in recipe.items()} for recipe in columns]
+        calls = recipe_calls(inputs, vcfg, values, float(gap[r]))
+        same += gates(combine(calls, inputs.support_available)[0], None, inputs, vcfg)[0] == kind
+    return same / max(gap.size, 1)

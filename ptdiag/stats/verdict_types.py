@@ -1,0 +1,90 @@
+"""The verdict's data: one recipe's evidence, the inputs of a decision, a recipe's call, and the verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ptdiag.stats.intervals import Check, Interval
+
+
+@dataclass(frozen=True)
+class CandidateEvidence:
+    """One pre-trained recipe (its seeds averaged).
+
+    Attributes:
+        quantities: name → interval, names as in `ptdiag.stats.resampling` (gap, bias, extrapolation,
+            remaining_*, recovered_*, share_*, er_shift, er_in_support, er_out_of_support, acc_*).
+        beyond_band: split → the recipe's ER lies outside the baseline line's prediction band there (the
+            line is trusted to separate it from a from-scratch model's own scatter).
+        selection_acc: reference-only accuracy that picks the best-reference recipe (val_acc, else ref_acc).
+        adjusted: the recoveries (recovered_*) at the multiplicity-corrected level; empty: use `quantities`.
+        decided: admissible for the recovery claim (set by `decide`; callers leave it True).
+    """
+
+    name: str
+    strategy: str
+    ref_acc: float
+    selection_acc: float
+    quantities: Mapping[str, Interval | None]
+    beyond_band: Mapping[str, bool] = field(default_factory=dict)
+    decided: bool = True
+    adjusted: Mapping[str, Interval | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VerdictInputs:
+    candidates: Sequence[CandidateEvidence]
+    pooled_gap: Interval | None
+    support_available: bool
+    n_in: int | None = None
+    n_out: int | None = None
+    pi_in: float | None = None
+    pi_out: float | None = None
+    n_runs: int | None = None
+    stability: float | None = None
+    checks: Sequence[Check] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str
+    confidence: str
+    evidence: str
+    reasons: list[str]
+    recommendations: list[str]
+    checks: list[Check] = field(default_factory=list)
+    primary: str | None = None
+    decided_on: list[str] = field(default_factory=list)
+    stability: float | None = None
+    effects: dict[str, dict[str, object] | None] = field(default_factory=dict)
+    recipes: list[dict[str, object]] = field(default_factory=list)
+    helping: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind, "confidence": self.confidence, "evidence": self.evidence, "primary": self.primary,
+            "decided_on": list(self.decided_on), "stability": self.stability, "effects": dict(self.effects),
+            "helping_recipe": self.helping, "recipes": list(self.recipes),
+            "reasons": list(self.reasons), "recommendations": list(self.recommendations),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+@dataclass(frozen=True)
+class RecipeCall:
+    """One recipe's classes and kind, and whether it may carry each claim."""
+
+    evidence: CandidateEvidence
+    classes: Mapping[str, str]
+    kind: str
+    failed: str | None
+    admissible_out: bool  # out-of-support (or shifted) accuracy not below the best-reference recipe's
+    admissible_in: bool  # in-support accuracy not below the best-reference recipe's
+
+    @property
+    def bias_shown_absent(self) -> bool:
+        """No material bias is left: the recipe's own in-support drop, or the baselines' bias component, is
+        negligible."""
+        return self.classes["remaining_bias"] == "negligible" or self.classes["bias"] in ("negligible",
+                                                                                        "material-negative")
