@@ -73,8 +73,8 @@ class AnalyzeConfig:
     support_max_reference: int = 20000
     scale: str = "probit"
     bootstrap: int = 1000
-    # verdict thresholds (defaults of ptdiag.verdict.VerdictConfig): an effect is material when it is at least
-    # `material_points` accuracy points AND at least `material_share` of the baseline drop it is compared with
+    # verdict thresholds (defaults of ptdiag.stats.thresholds.VerdictConfig): an effect is material when its interval
+    # clears `material_points` accuracy points; `material_share` only words the advice ("a little of" the gap)
     material_points: float = 2.0
     material_share: float = 0.25
     min_r2: float = 0.8

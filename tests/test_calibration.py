@@ -46,16 +46,38 @@ def test_intervals_cover_the_true_er(results):
     assert 0.90 <= hits / total <= 0.98, hits / total
 
 
+# family → (the right kind, its least share of 100 draws, kinds that must never appear). small-gap (a 5-point
+# in-support drop at 5,000 images) is decided recipe by recipe since issue 23: 70/100 `dataset-bias` measured
+# (88/100 when the two candidates were pooled), the rest `inconclusive` with the check named, never a wrong kind.
+SWEEP = {
+    "bias": ("dataset-bias", 0.8, ("pretraining-helps", "both", "no-shift")),
+    "extrapolation-flat": ("pretraining-helps", 0.8, ("dataset-bias", "no-shift")),
+    "extrapolation": ("pretraining-helps", 0.8, ("dataset-bias", "no-shift")),
+    "no-shift": ("no-shift", 0.8, ("pretraining-helps", "both", "dataset-bias")),
+    "small-gap": ("dataset-bias", 0.6, ("pretraining-helps", "both", "no-shift")),
+    "recipe-helps": ("pretraining-helps", 0.9, ("dataset-bias", "both", "no-shift")),
+    "recipe-both": ("both", 0.9, ("dataset-bias", "no-shift")),
+    "recipe-null": (None, 0.0, ("pretraining-helps", "both", "no-shift")),
+    "recipe-boundary": (None, 0.0, ("both", "no-shift", "dataset-bias")),
+    "single-run": (None, 0.0, ("pretraining-helps", "both", "dataset-bias", "no-shift")),
+    "in-split-1": ("pretraining-helps", 0.9, ("dataset-bias", "both", "no-shift")),
+    "in-split-40": ("pretraining-helps", 0.9, ("dataset-bias", "both", "no-shift")),
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_bigger_sweep(name):
     result = run(SCENARIOS[name], 100, seed=5, bootstrap=400)
-    expected = {"bias": "dataset-bias", "extrapolation-flat": "pretraining-helps",
-                "extrapolation": "pretraining-helps", "no-shift": "no-shift", "small-gap": "dataset-bias"}[name]
-    assert result["kinds"].get(expected, 0) >= 80 and result["kinds"].get("pretraining-helps" if name == "bias"
-                                                                          else "none", 0) == 0
-    for rate, _ in result["coverage"].values():
-        assert rate >= 0.88, (name, result)
+    expected, least, never = SWEEP[name]
+    if expected is not None:
+        assert result["kinds"].get(expected, 0) >= 100 * least, result
+    assert not any(result["kinds"].get(kind, 0) for kind in never), result
+    if name == "recipe-boundary":  # three recipes each at the margin: "some recipe helps" at most 2.5 %
+        assert result["kinds"].get("pretraining-helps", 0) <= 2, result
+    if SCENARIOS[name].runs >= 3 and name != "in-split-1":  # 1 run, 1 image: reported in docs/VALIDATION.md
+        for rate, _ in result["coverage"].values():
+            assert rate is None or rate >= 0.88, (name, result)
 
 
 # --- issue 23: recipes judged one by one, absent only when shown absent ------------------------------------------

@@ -79,7 +79,7 @@ def analyze_command(
     scale: Annotated[str | None, Opt("--scale", help="probit | logit.")] = None,
     bootstrap: Annotated[int | None, Opt("--bootstrap", help="Bootstrap replicates for the test-noise interval.")] = None,
     material_points: Annotated[float | None, Opt("--material-points", help="Verdict: smallest material effect, in accuracy points [2].")] = None,
-    material_share: Annotated[float | None, Opt("--material-share", help="Verdict: smallest material share of the baseline drop [0.25].")] = None,
+    material_share: Annotated[float | None, Opt("--material-share", help="Below this share of a gap, the advice says pre-training recovers 'a little of' it; it never decides the verdict [0.25].")] = None,
     min_r2: Annotated[float | None, Opt("--min-r2", help="r² below it: the line-fit check warns (the line is trusted by its prediction band at the candidate, not by r²) [0.8].")] = None,
     seed: Annotated[int | None, Opt("--seed", help="Seed for splits, subsampling and training.")] = None,
     device: Annotated[str | None, Opt("--device", help="auto | cpu | cuda | cuda:N | mps.")] = None,

@@ -11,18 +11,19 @@ class VerdictConfig:
 
     Attributes:
         material_points: smallest effect (ER, gap component) that counts as material.
-        material_share: smallest share of the relevant drop an effect must reach to be material.
+        material_share: below this share of a gap, the advice says pre-training recovers "a little of" it (the
+            share words the advice; it never decides the kind).
         min_r2: below this r² the line-fit check warns. Nothing switches on r²: `analyze`, `score` and `er` trust
             the line by its prediction band at the candidate (a flat, precise line has r² ≈ 0).
-        min_baselines: fewer baseline models than this lowers the confidence (the line's t* grows fast).
+        min_baselines: fewer baseline models than this gives the baselines check a WARN (the line's t* grows fast).
         recommended_baselines: fewer than this gives a warning only.
         min_runs: fewer baseline *training runs* than this (checkpoints of one run count once) fails the
-            baselines check: the cluster bootstrap over runs has almost nothing to resample.
-        recommended_runs: fewer runs than this gives a warning (the run-level interval is coarse).
+            baselines check and makes the verdict inconclusive: the cluster bootstrap over runs has almost nothing
+            to resample.
+        recommended_runs: fewer runs than this gives a warning and caps the confidence at medium.
         min_ref_spread: baselines' reference-accuracy range below this makes the slope poorly determined.
-        min_split_examples: a support split with fewer shifted examples cannot support claims about it.
-        max_extrapolation: distance (transformed units) beyond the baselines' reference range above which the
-            line is used far outside its data and the confidence drops.
+        min_split_examples: a support split with fewer shifted examples cannot support claims about it, and fewer
+            shifted examples in all make the verdict inconclusive.
         n_nearest: comparators for the nonparametric comparison when no baseline reaches the model's accuracy.
         confidence_level: level of every interval (line band, bootstrap, binomial).
     """
@@ -36,6 +37,5 @@ class VerdictConfig:
     recommended_runs: int = 6
     min_ref_spread: float = 0.05
     min_split_examples: int = 50
-    max_extrapolation: float = 0.5
     n_nearest: int = 3
     confidence_level: float = 0.95

@@ -78,7 +78,7 @@ def recommendations(kind: str, failed: str | None, chosen: RecipeCall | None, ca
     q = chosen.evidence.quantities if chosen is not None else {}
     recs: list[str] = []
     if kind in ("pretraining-helps", "both") and chosen is not None:
-        recs.append(_pretrain_line(chosen))
+        recs.append(_pretrain_line(chosen, config))
         if kind == "pretraining-helps" and not chosen.bias_shown_absent:
             recs.append(REMEDIES["check-bias"].format(amount=pts(q.get("remaining_bias")),
                                                       recipe=chosen.evidence.name))
@@ -104,7 +104,7 @@ def recommendations(kind: str, failed: str | None, chosen: RecipeCall | None, ca
     return dedupe(recs)
 
 
-def _pretrain_line(call: RecipeCall) -> str:
+def _pretrain_line(call: RecipeCall, config: VerdictConfig) -> str:
     q = call.evidence.quantities
     if q.get("recovered_extrapolation") is None:
         return REMEDIES["pretrain-whole"].format(recipe=call.evidence.name, amount=pts(q.get("recovered_gap")),
@@ -114,13 +114,14 @@ def _pretrain_line(call: RecipeCall) -> str:
     left = (f" {pts(rest)} points of it remain: collect data that covers the shifted inputs for the rest."
             if rest is not None and rest.lower > 0 and share is not None and share.mid < 0.75 else "")
     return REMEDIES["pretrain"].format(recipe=call.evidence.name, amount=pts(q.get("recovered_extrapolation")),
-                                       words=_share_words(share), share=share_text(share), rest=left)
+                                       words=_share_words(share, config), share=share_text(share), rest=left)
 
 
-def _share_words(share: Interval | None) -> str:
+def _share_words(share: Interval | None, config: VerdictConfig) -> str:
     if share is None or not _quotable(share):
         return "a share that cannot be quoted"
-    return "most of it" if share.mid >= 0.75 else "part of it" if share.mid >= 0.25 else "a little of it"
+    return ("most of it" if share.mid >= 0.75 else "part of it" if share.mid >= config.material_share
+            else "a little of it")
 
 
 def _remedy_line(remedy: Mapping[str, Any], kind: str) -> str | None:
