@@ -246,4 +246,4 @@ def test_a_low_accuracy_recipe_cannot_carry_the_claim():
                             {"out_of_support": True}, True)
     verdict = decide(inputs(best, candidates=[best, low], gap=iv(0.3, 0.03)), CFG)
     assert verdict.kind == "inconclusive" and verdict.helping is None
-    assert any("not admissible" in r for r in verdict.reasons)
+    assert any("cannot carry the claim" in r for r in verdict.reasons)

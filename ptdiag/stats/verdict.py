@@ -256,7 +256,8 @@ def decide(inputs: VerdictInputs, config: VerdictConfig = VerdictConfig(),
         if not any(c.name == failed and c.status == "FAIL" for c in checks):
             checks.append(Check(failed, "FAIL", failed_text(failed, inputs, config)))
         reasons.append(failed_text(failed, inputs, config))
-    checks += _in_support_er_checks(calls, config)
+    if inputs.n_in is None or inputs.n_in >= config.min_split_examples:
+        checks += _in_support_er_checks(calls, config)
     confidence = "low" if kind == "inconclusive" else confidence_from(inputs.stability)
     if kind == "pretraining-helps" and chosen is not None and not chosen.bias_shown_absent:
         confidence = CONFIDENCE[max(CONFIDENCE.index(confidence) - 1, 0)]  # remaining bias not shown absent
