@@ -29,6 +29,7 @@ demo: $(STAMP) fashion-mnist
 
 test: $(STAMP) chromium
 	$(VENV)/bin/ruff check ptdiag tests benchmarks
+	$(VENV)/bin/vulture ptdiag tools/vulture_allowlist.py --min-confidence 60  # dead code: delete it or allow-list why
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 slow: $(STAMP)

@@ -1,4 +1,4 @@
-"""Effective robustness: the line, its band against a hand computation, clipping, bootstrap and fallbacks."""
+"""Effective robustness: the line, its band against a hand computation, clipping and fallbacks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from scipy import special, stats
 
 from ptdiag.errors import DataError
 from ptdiag.stats.line import (
-    bootstrap_er,
     clip_accuracy,
     compare_nonparametric,
     diagnose_fit,
@@ -117,33 +116,6 @@ def test_diagnostics_flag_few_baselines_weak_line_and_narrow_spread():
 
 def _correctness(rng, acc, n):
     return (rng.random((len(acc), n)) < np.asarray(acc)[:, None]).astype(float)
-
-
-def test_paired_bootstrap_interval_covers_a_model_on_the_line_and_shrinks_with_more_examples():
-    widths = []
-    for n in (300, 3000):
-        rng = np.random.default_rng(1)
-        base_ref = _correctness(rng, REF, n)
-        base_shift = _correctness(rng, on_line(REF), n)
-        model_ref = _correctness(rng, [0.8], n)
-        model_shift = _correctness(rng, [float(on_line(0.8))], n)
-        (bounds,) = bootstrap_er(base_ref, base_shift, model_ref, model_shift, n_boot=200, seed=0)["shift"]
-        lo, hi = bounds
-        assert lo < 0 < hi
-        widths.append(hi - lo)
-    assert widths[1] < widths[0] / 2  # ~1/sqrt(10) expected
-    again = bootstrap_er(base_ref, base_shift, model_ref, model_shift, n_boot=200, seed=0)["shift"]
-    assert again[0] == (lo, hi)  # seeded
-
-
-def test_bootstrap_subsets_and_empty_split():
-    rng = np.random.default_rng(2)
-    n = 400
-    mask = np.zeros(n, dtype=bool)
-    mask[:3] = True  # a 3-example split: many replicates still have it, but the ER is very noisy
-    out = bootstrap_er(_correctness(rng, REF, n), _correctness(rng, on_line(REF), n), _correctness(rng, [0.8], n),
-                       _correctness(rng, [0.7], n), subsets={"all": np.ones(n, bool), "tiny": mask}, n_boot=50)
-    assert set(out) == {"all", "tiny"} and out["all"][0] is not None
 
 
 def test_nonparametric_comparison_matched_and_nearest():

@@ -32,7 +32,7 @@ def test_verdict_in_fail_on_fails_with_exit_1():
 def test_verdict_not_in_fail_on_passes_and_warnings_only_warn():
     gate = run_gate(fixture("basic"), {"dataset-bias"})
     assert statuses(gate) == {"verdict": "PASS", "warnings": "WARN"}
-    assert gate.exit_code == 0 and gate.passed
+    assert gate.exit_code == 0 and gate.status == "PASS"
 
 
 def test_inconclusive_exits_4_only_when_asked():

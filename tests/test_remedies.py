@@ -7,7 +7,7 @@ from threadpoolctl import threadpool_limits
 from ptdiag.remedies.heads import balanced_weights, crossfit_folds, effective_sample_share
 from ptdiag.remedies.lastlayer import crossfit_last_layer, feasible_budgets
 from ptdiag.remedies.reweight import crossfit_reweighted_probe, xy_density_weights
-from ptdiag.remedies.summary import accuracies, label_budget, measured_recommendations, remedy_row
+from ptdiag.remedies.summary import accuracies, label_budget, remedy_row
 
 
 @pytest.fixture(autouse=True)
@@ -115,7 +115,7 @@ def test_effective_sample_share():
     assert effective_sample_share(np.r_[1.0, np.zeros(9)]) == pytest.approx(0.1)
 
 
-def test_rows_and_recommendations():
+def test_remedy_rows():
     y = np.array([0, 1, 0, 1])
     mask = np.array([True, True, False, False])
     acc = accuracies(np.array([0, 1]), np.array([0, 0]), np.array([0, 1, 1, 1]), y, mask)
@@ -127,9 +127,3 @@ def test_rows_and_recommendations():
     assert row["shift_acc"] == 0.75 and row["label_budget"] == [] and row["recovered"]["bias"]["mid"] == 0.78
     skipped = remedy_row(dict(desc, applicable=False, note="skipped: too few"), acc, [], None)
     assert skipped["shift_acc"] is None and skipped["recovered"] == {"gap": None, "bias": None, "extrapolation": None}
-    pretrained = [{"name": "m/lpft", "primary": True, "shift_acc": 0.7,
-                   "share_recovered": {"shift": 0.1, "in_support": 0.12, "out_of_support": None}}]
-    decomposition = {"baseline": [{"bias_component": 0.1, "extrapolation_component": 0.01}]}
-    lines = measured_recommendations([row, skipped], pretrained, decomposition)
-    assert lines == ["Measured: Last-layer retraining (head fitted on 200 labelled shifted images, m features) "
-                     "recovers 78 % [64, 90] of the bias gap; pre-training alone (m/lpft) 12 %."]

@@ -115,8 +115,7 @@ def scan_pair(
     findings += size_findings(reference, shifted, min_per_class)
     n_decoded = sum(r.ok and not r.from_cache for r in results)
     readable = {"train": len(ref_set), "shift": len(shift_set)}
-    return DatasetPair(reference, shifted, classes, findings, leaked, listed, within, len(results), n_decoded,
-                       readable)
+    return DatasetPair(reference, shifted, classes, findings, leaked, listed, within, n_decoded, readable)
 
 
 def load_pair(

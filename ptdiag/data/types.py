@@ -142,7 +142,7 @@ class DatasetPair:
 
     ``leaked`` lists (reference path, shift path) pairs with identical content.
     ``listed_counts`` has the per-class file counts before validation and restriction, per role.
-    ``n_scanned`` files were hashed, of which ``n_decoded`` were decoded (the rest came from the decode cache).
+    ``n_decoded`` files were decoded by the scan (the others came from the decode cache).
     """
 
     reference: ImageSet
@@ -152,7 +152,6 @@ class DatasetPair:
     leaked: list[tuple[str, str]]
     listed_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     within_duplicates: dict[str, int] = field(default_factory=dict)
-    n_scanned: int = 0
     n_decoded: int = 0
     n_readable: dict[str, int] = field(default_factory=dict)  # decodable images per role, before class restriction
 

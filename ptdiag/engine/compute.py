@@ -24,7 +24,6 @@ from ptdiag.engine.remedy_stage import (
     remedy_section,
     remedy_specs,
     run_remedies,
-    scorer_takes_remedies,
 )
 from ptdiag.engine.results import assemble_results, write_predictions
 from ptdiag.engine.rundata import Context, Progress, RunData
@@ -97,7 +96,7 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
     start = time.perf_counter()
     verdict_config = VerdictConfig(material_points=config.material_points / 100,
                                    material_share=config.material_share, min_r2=config.min_r2)
-    scored = evals + (remedy_evals(ctx, remedy_out, support) if scorer_takes_remedies() else [])
+    scored = evals + remedy_evals(ctx, remedy_out, support)
     scores = score(scored, support, StatsConfig(scale=config.scale, epsilon=config.epsilon,
                                                bootstrap=config.bootstrap, seed=config.seed, verdict=verdict_config))
     timings["statistics"] = time.perf_counter() - start

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ptdiag.engine.jobs import JobFn, JobOutput, JobSpec, JobStore
+from ptdiag.engine.jobs import Executor, JobFn, JobOutput, JobSpec, JobStore
 from ptdiag.errors import PtdiagError, ResourceError, UsageError
 
 log = logging.getLogger("ptdiag")
@@ -274,7 +274,7 @@ def _failure(failures: list[tuple[JobSpec, Exception]]) -> PtdiagError:
                          hint="finished jobs are kept: fix the cause and rerun the same command to resume")
 
 
-def make_executor(config: Any, run_dir: Path, store: JobStore, on_job: OnJob | None = None):
+def make_executor(config: Any, run_dir: Path, store: JobStore, on_job: OnJob | None = None) -> Executor:
     """`LocalExecutor`, or `RayExecutor` for `--executor ray` (checks that the run dir and cache are shared)."""
     from ptdiag.engine.jobs import LocalExecutor
 

@@ -20,7 +20,7 @@ from ptdiag.engine.rundata import Context
 from ptdiag.remedies.heads import DEFAULT_C, MAX_DIM, crossfit_folds, reduce_features
 from ptdiag.remedies.lastlayer import LABEL_BUDGETS, crossfit_last_layer
 from ptdiag.remedies.reweight import NOT_REACHABLE, crossfit_reweighted_probe
-from ptdiag.remedies.summary import accuracies, label_budget, measured_recommendations, remedy_row
+from ptdiag.remedies.summary import accuracies, label_budget, remedy_row
 from ptdiag.stats.fits import single_threaded
 from ptdiag.stats.score import ModelEval
 from ptdiag.stats.support import SupportSplit
@@ -182,16 +182,10 @@ def remedy_section(ctx: Context, out: JobOutput | None, support: SupportSplit | 
 
 
 def attach_remedies(results: dict[str, Any], rows: list[dict[str, Any]], enabled: bool) -> None:
-    """Put the remedies into results; cite their measured effect in the recommendations unless the scorer did."""
+    """Put the remedies into results (the verdict already quotes their scored recoveries)."""
     results["remedies"] = rows
     if not enabled:
         results["remedies_note"] = "remedies were not measured (--no-remedies)"
-    if any(r.get("er") is not None or any((r.get("recovered") or {}).values()) for r in rows):
-        return  # scored remedies: ptdiag.stats' verdict already quotes their recoveries
-    measured = measured_recommendations(rows, results.get("pretrained") or [], results.get("decomposition"))
-    verdict = results["verdict"]
-    verdict["recommendations"] = list(verdict["recommendations"]) + [
-        line for line in measured if line not in verdict["recommendations"]]
 
 
 def remedy_frames(ctx: Context, out: JobOutput | None, support: SupportSplit | None) -> list[pd.DataFrame]:
@@ -228,10 +222,3 @@ def remedy_frames(ctx: Context, out: JobOutput | None, support: SupportSplit | N
                                     "correct": pd.array([None] * len(train), dtype="boolean"),
                                     "weight": out.arrays["weights"].astype(np.float64)}))
     return frames
-
-
-def scorer_takes_remedies() -> bool:
-    """Whether ptdiag.stats.score scores kind="remedy" evaluations (the issue-11 contract)."""
-    from ptdiag.stats import score as score_module
-
-    return "remedy" in getattr(score_module, "KINDS", ())

@@ -12,10 +12,8 @@ from typing import Any
 
 import numpy as np
 
-METHOD_LABELS = {"last-layer": "last-layer retraining", "reweight": "(x, y) reweighting of the reference data"}
 _ER_KEYS = ("er", "er_in", "er_out")
-_COMPONENT_SPLIT = {"gap": "shift", "bias": "in_support", "extrapolation": "out_of_support"}
-_COMPONENT_LABEL = {"gap": "the gap", "bias": "the bias gap", "extrapolation": "the extrapolation gap"}
+COMPONENTS = ("gap", "bias", "extrapolation")  # keys of `recovered`
 
 
 def accuracies(pred_test: np.ndarray, test_y: np.ndarray, pred_shift: np.ndarray, shift_y: np.ndarray,
@@ -54,60 +52,10 @@ def remedy_row(descriptor: dict[str, Any], acc: dict[str, float | None] | None,
     row.update({key: acc.get(key) for key in ("ref_acc", "shift_acc", "in_acc", "out_acc")})
     scored = scored or {}
     row.update({key: scored.get(key) for key in _ER_KEYS})
-    row["recovered"] = scored.get("recovered") or {name: None for name in _COMPONENT_SPLIT}
+    row["recovered"] = scored.get("recovered") or {name: None for name in COMPONENTS}
     if row["method"] == "last-layer":
         row["label_budget"] = budget if row["applicable"] and budget else []
     for key in ("ess_share", "coverage", "folds"):
         if key in descriptor:
             row[key] = descriptor[key]
     return row
-
-
-def measured_recommendations(remedies: list[dict[str, Any]], pretrained: list[dict[str, Any]],
-                             decomposition: dict[str, Any] | None) -> list[str]:
-    """Sentences citing each applicable remedy's measured effect, best first, next to pre-training alone."""
-    usable = [r for r in remedies if r["applicable"] and r.get("shift_acc") is not None]
-    if not usable:
-        return []
-    component = _main_component(decomposition)
-    primary = next((p for p in pretrained if p.get("primary")), pretrained[0] if pretrained else None)
-
-    def recovery(row: dict[str, Any]) -> float | None:
-        value = (row.get("recovered") or {}).get(component)
-        return None if value is None else value["mid"]
-
-    usable.sort(key=lambda r: (recovery(r) is not None, recovery(r) or 0.0, r["shift_acc"]), reverse=True)
-    lines = []
-    for row in usable:
-        what = f"{METHOD_LABELS[row['method']].capitalize()} ({_variant_text(row)})"
-        share = (row.get("recovered") or {}).get(component)
-        if share is not None:
-            claim = (f"recovers {100 * share['mid']:.0f} % [{100 * share['lower']:.0f}, {100 * share['upper']:.0f}] "
-                     f"of {_COMPONENT_LABEL[component]}")
-            alone = _pretraining_share(primary, component)
-        else:
-            claim = f"reaches {100 * row['shift_acc']:.1f} % held-out shifted accuracy"
-            alone = f"{100 * primary['shift_acc']:.1f} %" if primary else None
-        tail = f"; pre-training alone ({primary['name']}) {alone}" if primary and alone else ""
-        lines.append(f"Measured: {what} {claim}{tail}.")
-    return lines
-
-
-def _variant_text(row: dict[str, Any]) -> str:
-    if row["method"] == "reweight":
-        return f"weights from {row['n_shift_labelled']} labelled shifted images, linear probe on {row['base']} features"
-    data = "the reference set plus " if row.get("variant") == "reference+shift" else ""
-    return f"head fitted on {data}{row['n_shift_labelled']} labelled shifted images, {row['base']} features"
-
-
-def _main_component(decomposition: dict[str, Any] | None) -> str:
-    rows = (decomposition or {}).get("baseline") or []
-    if not rows or rows[0].get("bias_component") is None:
-        return "gap"
-    bias, extrapolation = rows[0]["bias_component"] or 0.0, rows[0]["extrapolation_component"] or 0.0
-    return "bias" if bias >= extrapolation else "extrapolation"
-
-
-def _pretraining_share(primary: dict[str, Any] | None, component: str) -> str | None:
-    share = ((primary or {}).get("share_recovered") or {}).get(_COMPONENT_SPLIT[component])
-    return None if share is None else f"{100 * share:.0f} %"

@@ -38,10 +38,6 @@ class GateResult:
     status: Literal["PASS", "FAIL", "INCONCLUSIVE"] = "PASS"
     exit_code: int = EXIT_OK
 
-    @property
-    def passed(self) -> bool:
-        return self.exit_code == EXIT_OK
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -11,100 +11,40 @@ accuracy) predict acc_in and acc_out. The benefit of pre-training then splits ap
 ER ≈ π_in·ER_in + π_out·ER_out (exact in accuracy space only for lines linear in accuracy; the probit fit makes it
 approximate, and `er_check` reports how close it is).
 
-Pure numpy: no torch import.
+The decomposition that runs is `components`, applied by `ptdiag.stats.resampling` to the point estimate and
+every replicate; `er_consistency` reports how close ER is to π_in·ER_in + π_out·ER_out. Pure numpy: no torch import.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from ptdiag.stats.line import LineFit, comparable_baselines
 
+def components(out: dict[str, np.ndarray], split: bool) -> None:
+    """Add the gap, its bias and extrapolation components, and what each model leaves and recovers of each.
 
-def split_accuracies(correct: np.ndarray, in_support: np.ndarray | None) -> tuple[float | None, float | None]:
-    """Accuracy on the in-support and out-of-support shifted examples (None for an empty or missing split)."""
-    if in_support is None:
-        return None, None
-    correct = np.asarray(correct, dtype=float)
-    mask = np.asarray(in_support, dtype=bool)
-    acc_in = float(correct[mask].mean()) if mask.any() else None
-    acc_out = float(correct[~mask].mean()) if (~mask).any() else None
-    return acc_in, acc_out
-
-
-@dataclass(frozen=True)
-class GapDecomposition:
-    """gap = bias_component + extrapolation_component (None where a split is empty or cannot be estimated).
-
-    `method` says where the split accuracies came from: "observed" (the model's own accuracies), "line" (the
-    per-split baseline lines at `ref_acc`) or "nearest-baselines" (the comparable baselines' own drops, used when
-    a split's line is too weak to trust).
+    ``out`` holds, per replicate (rows) and model (columns): ``ref`` (reference accuracy), ``acc_*`` (its
+    accuracy), ``pred_*`` (the baseline line's prediction at its reference accuracy) and ``er_*`` (acc − pred) for
+    the splits ``shift``, ``in_support``, ``out_of_support``, and ``pi_in``. Adds ``gap`` / ``bias`` /
+    ``extrapolation`` (the line's drop at the model's reference accuracy, split), ``remaining_*`` (the model's
+    own drop), ``recovered_*`` (π·ER) and ``share_*`` (ER over the line's drop). ``remaining_bias +
+    remaining_extrapolation == remaining_gap`` exactly.
     """
-
-    name: str
-    ref_acc: float
-    gap: float
-    bias_component: float | None
-    extrapolation_component: float | None
-    method: str
-    er_check: dict[str, float] | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "name": self.name, "ref_acc": self.ref_acc, "gap": self.gap, "bias_component": self.bias_component,
-            "extrapolation_component": self.extrapolation_component, "method": self.method,
-        }
-        if self.er_check is not None:
-            out["er_check"] = self.er_check
-        return out
-
-
-def decompose_gap(name: str, ref_acc: float, acc_in: float | None, acc_out: float | None, pi_in: float,
-                  pi_out: float, method: str = "observed") -> GapDecomposition:
-    """Exact decomposition of a model's gap from its split accuracies (an empty split contributes 0)."""
-    bias = None if acc_in is None else pi_in * (ref_acc - acc_in)
-    extrap = None if acc_out is None else pi_out * (ref_acc - acc_out)
-    gap = (bias or 0.0) + (extrap or 0.0)
-    return GapDecomposition(name, float(ref_acc), float(gap), _opt(bias), _opt(extrap), method)
-
-
-def decompose_baseline(
-    name: str,
-    ref_acc: float,
-    *,
-    pi_in: float,
-    pi_out: float,
-    fit_in: LineFit | None,
-    fit_out: LineFit | None,
-    use_line: dict[str, bool],
-    baseline_ref: np.ndarray,
-    baseline_in: np.ndarray | None,
-    baseline_out: np.ndarray | None,
-    n_nearest: int = 3,
-) -> GapDecomposition:
-    """Decompose the gap the baselines would show at `ref_acc`.
-
-    Each split uses its baseline line when `use_line[split]`, else the mean own drop (ref − split accuracy) of
-    the baselines comparable in reference accuracy (at or above `ref_acc`, or the nearest ones).
-    """
-    drops, methods = {}, []
-    for split, fit, accs in (("in_support", fit_in, baseline_in), ("out_of_support", fit_out, baseline_out)):
-        if fit is not None and use_line.get(split, False):
-            drops[split] = float(ref_acc - fit.predict(ref_acc))
-            methods.append("line")
-        elif accs is not None and np.isfinite(accs).all():
-            idx, _ = comparable_baselines(baseline_ref, ref_acc, n_nearest)
-            drops[split] = float(np.mean(np.asarray(baseline_ref)[idx] - np.asarray(accs)[idx]))
-            methods.append("nearest-baselines")
-        else:
-            drops[split] = None
-    bias = None if drops["in_support"] is None else pi_in * drops["in_support"]
-    extrap = None if drops["out_of_support"] is None else pi_out * drops["out_of_support"]
-    method = "+".join(sorted(set(methods))) or "none"
-    return GapDecomposition(name, float(ref_acc), float((bias or 0.0) + (extrap or 0.0)), _opt(bias), _opt(extrap),
-                            method)
+    ref = out["ref"]
+    out["gap"] = ref - out["pred_shift"]
+    out["remaining_gap"] = ref - out["acc_shift"]
+    out["recovered_gap"] = out["er_shift"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["share_gap"] = out["er_shift"] / out["gap"]
+        if not split:
+            return
+        pi_in = out["pi_in"]
+        for part, split_name, pi in (("bias", "in_support", pi_in), ("extrapolation", "out_of_support", 1 - pi_in)):
+            drop = ref - out[f"pred_{split_name}"]
+            out[part] = pi * drop
+            out[f"remaining_{part}"] = pi * (ref - out[f"acc_{split_name}"])
+            out[f"recovered_{part}"] = pi * out[f"er_{split_name}"]
+            out[f"share_{part}"] = out[f"er_{split_name}"] / drop
 
 
 def er_consistency(er: float | None, er_in: float | None, er_out: float | None, pi_in: float,
@@ -114,7 +54,3 @@ def er_consistency(er: float | None, er_in: float | None, er_out: float | None, 
         return None
     weighted = pi_in * (er_in or 0.0) + pi_out * (er_out or 0.0)
     return {"er": float(er), "weighted_sum": float(weighted), "difference": float(er - weighted)}
-
-
-def _opt(value: float | None) -> float | None:
-    return None if value is None else float(value)

@@ -7,13 +7,9 @@ A signed effect whose interval lies entirely below −margin is *material-negati
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ptdiag.stats.intervals import Interval
-
-CLASSES = ("material", "negligible", "unresolved", "material-negative", "unknown")
 
 
 def percentile_interval(column: np.ndarray, confidence: float = 0.95) -> Interval | None:
@@ -65,20 +61,3 @@ def classify_point(value: float, margin: float) -> str:
     if value <= -margin:
         return "material-negative"
     return "negligible"
-
-
-@dataclass(frozen=True)
-class Effect:
-    """An interval with its three-way class."""
-
-    interval: Interval | None
-    cls: str
-
-    @property
-    def material(self) -> bool:
-        return self.cls == "material"
-
-    def to_dict(self) -> dict[str, object] | None:
-        if self.interval is None:
-            return None
-        return {**self.interval.to_dict(), "class": self.cls}

@@ -19,15 +19,6 @@ class Interval:
     mid: float
     upper: float
 
-    def excludes_zero(self) -> bool:
-        return self.lower > 0 or self.upper < 0
-
-    def envelope(self, other: Interval | None) -> Interval:
-        """The smallest interval containing both (same mid): conservative when two intervals disagree."""
-        if other is None:
-            return self
-        return Interval(min(self.lower, other.lower), self.mid, max(self.upper, other.upper))
-
     def to_dict(self) -> dict[str, float]:
         return {"lower": float(self.lower), "mid": float(self.mid), "upper": float(self.upper)}
 

@@ -16,7 +16,7 @@ Pure numpy/scipy: no torch import.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -198,102 +198,6 @@ def share_of_drop_recovered(fit: LineFit, ref_acc: float, er: float) -> float | 
     """ER divided by the baseline line's drop (ref_acc − predicted) at `ref_acc`; None when the line shows no drop."""
     drop = float(ref_acc - fit.predict(ref_acc))
     return float(er / drop) if drop > 1e-9 else None
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Paired bootstrap over evaluated examples
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def bootstrap_er(
-    baseline_ref: np.ndarray,
-    baseline_y: np.ndarray,
-    model_ref: np.ndarray,
-    model_y: np.ndarray,
-    *,
-    subsets: Mapping[str, np.ndarray] | None = None,
-    scale: Scale = "probit",
-    n_boot: int = 1000,
-    seed: int = 0,
-    confidence: float = 0.95,
-) -> dict[str, list[tuple[float, float] | None]]:
-    """Percentile intervals of ER that carry test-set noise: resample examples, refit the line, recompute ER.
-
-    The resampling is *paired*: each replicate draws one multiset of reference-test examples and one of shifted
-    examples, used for every model, so the models' shared difficulty cancels as it does in the point estimate.
-
-    Args:
-        baseline_ref, baseline_y: per-example correctness (n_baselines × n_ref, n_baselines × n_y); values in [0, 1]
-            (a seed average may be fractional).
-        model_ref, model_y: the same for the models whose ER is wanted (n_models × ...).
-        subsets: name → boolean mask over the y examples (e.g. in/out of support); default {"shift": all}.
-        n_boot: number of bootstrap replicates.
-
-    Returns:
-        name → one (lower, upper) per model; None where too few replicates were usable.
-    """
-    base_ref, base_y = np.atleast_2d(baseline_ref).astype(float), np.atleast_2d(baseline_y).astype(float)
-    mod_ref, mod_y = np.atleast_2d(model_ref).astype(float), np.atleast_2d(model_y).astype(float)
-    n_ref, n_y = base_ref.shape[1], base_y.shape[1]
-    subsets = dict(subsets) if subsets is not None else {"shift": np.ones(n_y, dtype=bool)}
-    rng = np.random.default_rng(seed)
-    all_ref = np.vstack([base_ref, mod_ref])
-    all_y = np.vstack([base_y, mod_y])
-    n_base = base_ref.shape[0]
-    draws: dict[str, list[np.ndarray]] = {name: [] for name in subsets}
-    # Chunk the replicates so the count matrices stay around 4M entries whatever the data size.
-    chunk = max(1, min(n_boot, 4_000_000 // max(n_ref, n_y)))
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        ref_counts = _resample_counts(rng, b, n_ref)
-        y_counts = _resample_counts(rng, b, n_y)
-        acc_ref = ref_counts @ all_ref.T / n_ref  # (b, n_models_total)
-        for name, mask in subsets.items():
-            mask = np.asarray(mask, dtype=bool)
-            counts = y_counts[:, mask]
-            size = counts.sum(axis=1, keepdims=True)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                acc_y = counts @ all_y[:, mask].T / size
-            draws[name].append(
-                _er_per_replicate(acc_ref, acc_y, n_base, scale, ref_n=n_ref, y_n=np.maximum(size, 1))
-            )
-    alpha = (1 - confidence) / 2
-    out: dict[str, list[tuple[float, float] | None]] = {}
-    for name, parts in draws.items():
-        ers = np.vstack(parts)
-        out[name] = []
-        for column in ers.T:
-            finite = column[np.isfinite(column)]
-            # An empty split in many replicates (tiny split) leaves too few usable refits for a percentile interval.
-            if finite.size < max(10, n_boot // 2):
-                out[name].append(None)
-            else:
-                out[name].append((float(np.quantile(finite, alpha)), float(np.quantile(finite, 1 - alpha))))
-    return out
-
-
-def _resample_counts(rng: np.random.Generator, b: int, n: int) -> np.ndarray:
-    """b rows of multiplicities of n examples drawn with replacement (each row sums to n)."""
-    idx = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
-    return np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(float)
-
-
-def _er_per_replicate(
-    acc_ref: np.ndarray, acc_y: np.ndarray, n_base: int, scale: Scale, ref_n: float, y_n: np.ndarray
-) -> np.ndarray:
-    """Vectorised OLS per replicate row: the first n_base columns are baselines, the rest the models."""
-    u = transform(acc_ref, scale, ref_n)
-    v = transform(acc_y, scale, y_n)
-    ub, vb = u[:, :n_base], v[:, :n_base]
-    du = ub - ub.mean(axis=1, keepdims=True)
-    ssx = (du**2).sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slope = (du * (vb - vb.mean(axis=1, keepdims=True))).sum(axis=1, keepdims=True) / ssx
-    intercept = vb.mean(axis=1, keepdims=True) - slope * ub.mean(axis=1, keepdims=True)
-    predicted = inverse_transform(slope * u[:, n_base:] + intercept, scale)
-    er = acc_y[:, n_base:] - predicted
-    er[~np.isfinite(er)] = np.nan
-    return er
 
 
 # ---------------------------------------------------------------------------------------------------------------

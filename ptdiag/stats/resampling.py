@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from ptdiag.stats.decompose import components
 from ptdiag.stats.line import inverse_transform, transform
 
 # Below this reliability (share of the baselines' reference-accuracy spread that is not binomial noise) the
@@ -192,7 +193,7 @@ def _chunk(d: Design, cov_u: np.ndarray, w: _Draw) -> tuple[dict[str, np.ndarray
         u_g = transform(ref_g, d.scale, n_ref)  # type: ignore[arg-type]
         pred = inverse_transform(slope[:, None] * u_g + intercept[:, None], d.scale)  # type: ignore[arg-type]
         out[f"acc_{split}"], out[f"pred_{split}"], out[f"er_{split}"] = y_g, pred, y_g - pred
-    _components(out, d.masks is not None)
+    components(out, d.masks is not None)
     return out, _pooled_gap(ref_b, shift_b, out, w, d), lines
 
 
@@ -281,25 +282,6 @@ def _reference_noise(base_ref: np.ndarray, scale: str) -> np.ndarray:
     p = np.clip(acc, 0.5 / n, 1 - 0.5 / n)
     slope = 1 / stats.norm.pdf(stats.norm.ppf(p)) if scale == "probit" else 1 / (p * (1 - p))
     return cov_acc * np.outer(slope, slope)
-
-
-def _components(out: dict[str, np.ndarray], split: bool) -> None:
-    """Gap, bias and extrapolation components of the baseline line and what each candidate leaves/recovers."""
-    ref = out["ref"]
-    out["gap"] = ref - out["pred_shift"]
-    out["remaining_gap"] = ref - out["acc_shift"]
-    out["recovered_gap"] = out["er_shift"]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["share_gap"] = out["er_shift"] / out["gap"]
-        if not split:
-            return
-        pi_in = out["pi_in"]
-        for part, split_name, pi in (("bias", "in_support", pi_in), ("extrapolation", "out_of_support", 1 - pi_in)):
-            drop = ref - out[f"pred_{split_name}"]
-            out[part] = pi * drop
-            out[f"remaining_{part}"] = pi * (ref - out[f"acc_{split_name}"])
-            out[f"recovered_{part}"] = pi * out[f"er_{split_name}"]
-            out[f"share_{part}"] = out[f"er_{split_name}"] / drop
 
 
 def _pooled_gap(ref_b: np.ndarray, shift_b: np.ndarray, out: dict[str, np.ndarray], w: _Draw,
