@@ -83,7 +83,7 @@ class AnalyzeConfig:
     device: str = "auto"
     fail_on: tuple[str, ...] = ()
     save_checkpoints: bool = False
-    remedies: bool = True  # measure last-layer retraining and reweighting next to pre-training (issue 12)
+    remedies: bool = True  # measure last-layer retraining and reweighting next to pre-training
     executor: str = "local"  # local | ray (ptdiag.engine.executors)
     ray_address: str | None = None  # Ray cluster to join; default $RAY_ADDRESS, else a local Ray instance
 

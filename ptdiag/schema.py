@@ -1,15 +1,9 @@
 """results.json, schema_version 2: the contract between `analyze` and `report`, `check` and CI users.
 
-Version 2 (issue 11): every ER interval comes from one resampling scheme (runs, examples, seeds, support mask);
-`verdict` gains `stability` (share of resamples giving the same kind; confidence follows it), `decided_on` (the
-pre-trained candidates pooled for the decision) and `effects` (pooled gap, components, what remains and what is
-recovered, each {lower, mid, upper, class} with class material | negligible | unresolved | material-negative);
-`pretrained[]` rows gain `effects`, `recovered` ({gap, bias, extrapolation}: share of each baseline-line gap
-component recovered, as intervals), `er_out_matched` (method §4.7 difficulty-matched ER_out), `prediction_band`,
-`decided`, `support_backbone_shared`; `fit` rows gain `slope_ols`, `reliability` (errors-in-x correction),
-`n_runs`, `slope_interval`; `decomposition` gains `pooled_gap` and per-row `intervals`; `support` gains
-`assignments`, `mask_agreement`, `backbone`, `source`. The r²-based `evidence`/`comparison` and `er_bootstrap`
-keys are gone.
+Every ER interval comes from one resampling scheme (runs, examples, seeds, support mask). `verdict` holds the kind,
+its `confidence` and `stability` (share of resamples giving the same kind), `primary` and `helping_recipe`,
+`decided_on` (the recipes that may carry the "helps" claim), `recipes` (each recipe's own reading) and `effects`
+(each {lower, mid, upper, class}); docs/REPORTS.md describes every key and CHANGELOG.md how the file changed.
 
 `RESULTS_SCHEMA` is a JSON Schema (draft 2020-12). Required keys are the ones documented in the README;
 objects allow extra keys so the file can grow without a version bump.

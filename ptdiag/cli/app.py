@@ -92,7 +92,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(code=EXIT_BROKEN_PIPE) from None
         except MemoryError:
-            err_console.print("[bold red]error:[/] out of memory; lower --batch-size or --max-images.")
+            err_console.print("[bold red]error:[/] out of memory; lower --batch-size, --image-size or --max-reference.")
             raise typer.Exit(code=5) from None
 
     return wrapper

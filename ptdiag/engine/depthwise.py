@@ -1,10 +1,10 @@
 """Depthwise convolutions on tiny feature maps, trained as per-channel dense maps on a CPU.
 
 At 64 px, EfficientNet-Lite0's last block runs its depthwise 3×3 convolution on 2×2 maps. oneDNN's CPU kernels for
-that shape are slow, worst with AVX2 only: forward + backward on [32, 1152, 2, 2] took 7.6-13 ms with AVX2 kernels
-(1.2-1.6 ms with AVX-512), ~40 % of a top-block training step with AVX2. On a map of P ≤ 4 positions the
-convolution is, per channel, a P×P matrix whose entries are kernel taps, so it is a handful of vector multiply-adds
-over the channels: 0.7-1.2 ms with AVX-512 kernels, 1.4 ms with AVX2 ones (`benchmarks/bench_depthwise.py`).
+a kernel larger than the map are slow (most with AVX2 only) and were a large part of a top-block training step. On a
+map of P ≤ 4 positions the convolution is, per channel, a P×P matrix whose entries are kernel taps, so it is a
+handful of vector multiply-adds over the channels (`benchmarks/bench_depthwise.py` measures both; the figures are in
+docs/VALIDATION.md).
 
 The map from taps to matrix entries is computed once per input size by running the convolution itself on one-hot
 kernels and basis images, so stride, padding and dilation mean exactly what they mean to `F.conv2d`. Outputs equal
@@ -24,9 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Largest map (H×W) handled densely. oneDNN's kernel is slow only when the 3×3 kernel exceeds the map: fwd + bwd on
-# [32, C, H, W] took 1.3 / 13 ms (AVX-512 / AVX2 kernels) at 2×2 but 0.5-0.6 ms at 3×3 and 4×4, where the dense form's
-# P² multiply-adds took 5-12 ms.
+# Largest map (H×W) handled densely: oneDNN's kernel is slow only when the 3×3 kernel exceeds the map; at 3×3 and
+# 4×4 the dense form's P² multiply-adds are the slower of the two (measured in docs/VALIDATION.md).
 MAX_POSITIONS = 4
 
 

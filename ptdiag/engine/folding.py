@@ -2,9 +2,8 @@
 
 In eval mode a BatchNorm is a fixed per-channel affine map, so conv → BatchNorm is one convolution with rescaled
 weights and a bias (`torch.nn.utils.fuse_conv_bn_eval`), and the separate BatchNorm pass over every activation goes
-away. Measured by `benchmarks/bench_folding.py` (2-core AVX-512 EPYC, interleaved runs): EfficientNet-Lite0's frozen
-lower blocks 1.08-1.14x faster, the baseline CNN's evaluation 1.02-1.12x. Outputs agree to float rounding
-(relative ~1e-6), not bitwise.
+away (`benchmarks/bench_folding.py` measures it; docs/VALIDATION.md has the figures). Outputs agree to float
+rounding (relative ~1e-6), not bitwise.
 
 Pairs are found by registration order (a Conv2d immediately followed by a BatchNorm2d among a module's children),
 which is how timm and torchvision build their networks. Because registration order need not be the order of the

@@ -28,11 +28,9 @@ from ptdiag.stats.support import SupportConfig
 # probe = one fit per C; support = C grid on one holdout + folds × assignments cross-fits, binary fits are ~1/3
 # of a multinomial one; remedies = label-budget heads on small slices, two cross-fit folds, reweighting).
 # Stage constants calibrated against measured stage times relative to the synthetic logistic-regression fit timed
-# on the machine itself (one BLAS thread, as the analysis fits run since 2026-12-04): 2-core AMD EPYC, quick budget,
-# demo scenarios at 4,000 + 2,000 images: probe 1.0-1.3 s, support 1.0-2.8 s, remedies 1.5-2.0 s against
-# per-row rates of ~3e-5 s. Real features take several times the synthetic fit's iterations (the probe walks
-# three Cs to max_iter 300; the remedies fit many small heads, whose fixed costs the per-row rate does not see).
-# Earlier calibration (2026-12-03, AVX2, 14 runs) was against two-thread BLAS fits, 4x slower per row.
+# on the machine itself with one BLAS thread, as the analysis fits run (docs/VALIDATION.md has the measurements).
+# Real features take several times the synthetic fit's iterations (the probe walks three Cs to max_iter 300; the
+# remedies fit many small heads, whose fixed costs the per-row rate does not see).
 _SUPPORT_FITS_PER_FOLD = 0.35
 _REMEDY_FITS = 20.0
 _PROBE_ITERATIONS = 9.0
@@ -239,7 +237,7 @@ def _top_rates(split, size: int, batch: int, normalize: Normalizer) -> tuple[flo
     lower_activations(split, images[:batch], normalize)  # warm-up
     lower, activations = _per_item(lambda n: lower_activations(split, images[:n], normalize, view_seed=0),
                                    batch * 3, batch * 12)
-    # Top-block steps are ~15 ms: time runs of 3 and 12 steps, so a run's one-off costs (optimizer state) cancel.
+    # Top-block steps are short: time runs of 3 and 12 steps, so a run's one-off costs (optimizer state) cancel.
     labels = np.arange(len(activations)) % 2
     cfg = TrainConfig(epochs=1, lr=1e-4, batch_size=batch, freeze_bn=True)
     train_top(split, [activations[:batch]], labels[:batch], cfg, normalize.device)  # warm-up

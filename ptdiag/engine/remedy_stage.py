@@ -1,4 +1,4 @@
-"""The `remedies` stage of `analyze` (issue 12): measured de-biasing next to pre-training, on cached features.
+"""The `remedies` stage of `analyze`: measured de-biasing next to pre-training, on cached features.
 
 One job fits every remedy (ptdiag.remedies does the fitting, torch-free): last-layer retraining on the labelled
 shifted set for the primary pre-trained backbone's features and the strongest from-scratch baseline's penultimate

@@ -3,8 +3,8 @@
 Images arrive as uint8 NHWC arrays (from the decode cache); batches are converted, normalised and augmented on
 the device. AdamW with linear warm-up and cosine decay, gradient clipping, optional frozen BatchNorm statistics
 (fine-tuning a pre-trained backbone on a small set otherwise wrecks its running statistics), mixed precision on GPU.
-Models and batches use the channels-last memory layout: measured 1.5-1.9x faster per step on this project's CPU
-(small CNN and EfficientNet-Lite0, training and inference), and the usual choice with AMP on GPUs.
+Models and batches use the channels-last memory layout: faster per step on CPUs for the small CNN and
+EfficientNet-Lite0 alike (docs/VALIDATION.md), and the usual choice with AMP on GPUs.
 """
 
 from __future__ import annotations
@@ -138,10 +138,10 @@ def forward_in_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
     """`fn(x)` evaluated a few rows at a time on a CPU (one call elsewhere); same numbers per row.
 
     On a CPU a 256-image batch at 64 px makes activation tensors of 30-100 MB, which glibc serves with fresh
-    mmap'ed pages each call: page faults took ~45 % of the time of EfficientNet-Lite0's frozen forward pass
-    (measured, 2-core AVX2). Chunks of CPU_CHUNK_VALUES input values (32 images at 64 px, 128 at 32 px) stay in
-    the reused heap and were ~2x faster there. Rows are independent in eval mode, so the outputs are bitwise those
-    of the whole batch (tested).
+    mmap'ed pages each call, and page faults take a large share of a frozen forward pass. Chunks of
+    CPU_CHUNK_VALUES input values (32 images at 64 px, 128 at 32 px) stay in the reused heap. Rows are independent
+    in eval mode, so each row's outputs equal the whole batch's to float rounding (kernels are chosen per batch
+    size and CPU, so not always bitwise; tested with stated tolerances).
     """
     rows = max(1, CPU_CHUNK_VALUES // max(1, x[0].numel())) if len(x) else 1
     if x.device.type != "cpu" or len(x) <= rows:
@@ -199,8 +199,8 @@ def train_model(
     return results
 
 
-# One fused AdamW kernel per step instead of ~10 ops per parameter tensor: top-block steps 13.5 -> 11.5 ms (CPU,
-# AVX-512), the same update to float rounding. torch has it for these devices from 2.4 (we require 2.5).
+# One fused AdamW kernel per step instead of ~10 ops per parameter tensor (faster top-block steps, docs/VALIDATION.md),
+# the same update to float rounding. torch has it for these devices from 2.4 (we require 2.5).
 FUSED_ADAMW_DEVICES = ("cpu", "cuda")
 
 BatchInputs = Callable[[np.ndarray, int, torch.Generator], torch.Tensor]  # (indices, epoch, generator) -> batch

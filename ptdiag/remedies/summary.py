@@ -1,6 +1,6 @@
 """The `remedies` section of results.json and the measured recommendations that cite it.
 
-Rows follow the issue-12 contract: name, method (last-layer | reweight), data (labelled-shift |
+Rows follow the `remedies` contract of results.json: name, method (last-layer | reweight), data (labelled-shift |
 reference-reweighted), base, n_shift_labelled, held_out, applicable, note, ref/shift/in/out accuracy, er/er_in/er_out
 ({lower, mid, upper} or null), recovered ({gap, bias, extrapolation}, each an interval or null) and, for last-layer
 remedies, label_budget (list of {n_per_class, shift_acc, in_acc, out_acc}).

@@ -1,4 +1,4 @@
-"""Renderers of a results dict (schema_version 1): terminal, Markdown, HTML and JSON. They never recompute.
+"""Renderers of a results dict (schema_version 2): terminal, Markdown, HTML and JSON. They never recompute.
 
 Example:
     >>> from ptdiag.report import load_run, render_html

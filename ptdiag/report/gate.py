@@ -85,7 +85,7 @@ def run_gate(
     """Judge validated results against the gate's rules.
 
     Args:
-        results: a results.json dict (schema_version 1), already validated.
+        results: a results.json dict (schema_version 2), already validated.
         fail_on: verdict kinds that fail the gate (see `parse_fail_on`).
         max_bias_component: fail when the baseline line's bias component exceeds this many accuracy points.
         min_er_out: fail when the best pre-trained model's out-of-support ER (mid estimate) is below this

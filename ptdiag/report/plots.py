@@ -108,7 +108,7 @@ def line_panel(results: dict[str, Any], split: str) -> str | None:
     )
     for color, model in zip(itertools.cycle(PRETRAINED_COLORS), models, strict=False):
         y_extent += _draw_model(ax, model, acc_key, model.get(er_key), color)
-    if remedies:  # measured remedies (issue 12): held-out points, no ER bar
+    if remedies:  # measured remedies: held-out points, no ER bar
         ax.scatter(probit([r["ref_acc"] for r in remedies]), probit([r[acc_key] for r in remedies]), marker="s", s=22,
                    facecolor="none", edgecolor="#444444", lw=1.0, zorder=4,
                    label=f"remedies, held-out ({len(remedies)})")

@@ -1,4 +1,4 @@
-"""The remedies section of every report (issue 12): one table, the label-budget curve, text for terminal/Markdown.
+"""The remedies section of every report: one table, the label-budget curve, text for terminal/Markdown.
 
 Reads only `results["remedies"]` (absent in results written before remedies existed: nothing is shown).
 """

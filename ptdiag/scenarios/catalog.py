@@ -153,7 +153,7 @@ def _label_shift(ctx: BuildContext, *, p_minority: float) -> Pair:
     description="control: the shift is a fresh i.i.d. sample (test split) of the reference distribution",
     expected=("no-shift",),
     support="none",
-    paper="issue 6 control; method.md §8",
+    paper="a control (method.md §8)",
     true_ratio="1 for every image: both sides are class-balanced plain images from the same distribution",
 )
 def _no_shift(ctx: BuildContext) -> Pair:
