@@ -196,6 +196,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 "stability": _opt_num,
                 "decided_on": {"type": "array", "items": {"type": "string"}},
                 "helping_recipe": {"type": ["string", "null"]},
+                "equivalence_margin": _opt_num,
                 "recipes": {"type": "array", "items": {"type": "object", "required": ["name", "kind", "classes"]}},
                 "effects": {"type": "object"},
                 "reasons": {"type": "array", "items": {"type": "string"}},

@@ -3,7 +3,6 @@ that mean nothing, and reports that name their run. CLI items run through Typer'
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -265,13 +264,34 @@ def test_quiet_analyze_prints_the_verdict_line_and_path(monkeypatch, tmp_path):
     assert str(tmp_path / "run" / "results.json") in lines[0]
 
 
-def test_html_report_names_its_run(tmp_path, run_dir):
+def test_html_report_names_its_run_and_counts_each_recipes_seeds(tmp_path):
+    results = fixture("basic")
+    results["pretrained"][0]["n_seeds"], results["pretrained"][0]["seed"] = 3, 0
+    run_dir = write_run(tmp_path / "run", results)
     result = runner.invoke(app, ["report", str(run_dir), "--html"])
     assert result.exit_code == 0, result.output
-    assert "<code>run</code>" in (run_dir / "report.html").read_text(encoding="utf-8")
-    seeds = json.loads((run_dir / "results.json").read_text())["pretrained"][0].get("n_seeds")
-    if seeds:
-        assert f"{seeds} fine-tuning seed(s)" in (run_dir / "report.html").read_text(encoding="utf-8")
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "<code>run</code>" in html
+    assert "3 fine-tuning seed(s)" in html and "<th>seeds (pretrained)</th><td>0</td>" not in html
+
+
+def test_a_stability_of_zero_is_not_quoted():
+    from rich.console import Console
+
+    from ptdiag.report.terminal import render_terminal
+
+    results = fixture("inconclusive")
+    results["verdict"]["stability"] = 0.0
+    console = Console(width=100, record=True, file=open(os.devnull, "w"))
+    render_terminal(results, console)
+    assert "0% of resamples" not in console.export_text()
+
+
+def test_the_readme_lists_every_command():
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Commands"):readme.index("### Your data")]
+    for name, _ in _commands():
+        assert f"`ptdiag {name}" in table, name
 
 
 # --- small things a new user reads ------------------------------------------------------------------------------

@@ -247,3 +247,16 @@ def test_a_low_accuracy_recipe_cannot_carry_the_claim():
     verdict = decide(inputs(best, candidates=[best, low], gap=iv(0.3, 0.03)), CFG)
     assert verdict.kind == "inconclusive" and verdict.helping is None
     assert any("cannot carry the claim" in r for r in verdict.reasons)
+
+
+def test_no_shift_needs_the_gap_at_the_recipes_too_and_reports_its_margin():
+    pooled = Interval(-0.01, 0.002, 0.012)
+    at_recipe = CandidateEvidence("pt/ft", "ft", 0.9, 0.9, dict(TINT, gap=iv(0.06, 0.02)), {}, True,
+                                  {"gap_tost": iv(0.06, 0.02)})
+    verdict = decide(inputs(at_recipe, gap=pooled), CFG)
+    assert verdict.kind == "inconclusive" and any(c.name == "gap-at-recipes" for c in verdict.checks)
+    flat = CandidateEvidence("pt/ft", "ft", 0.9, 0.9, dict(TINT, gap=iv(0.0, 0.013)), {}, True,
+                             {"gap_tost": iv(0.0, 0.013)})
+    verdict = decide(inputs(flat, gap=pooled), CFG)
+    assert verdict.kind == "no-shift" and verdict.equivalence_margin == pytest.approx(0.013)
+    assert any("could be shown at ± 1.3 points" in r for r in verdict.reasons)

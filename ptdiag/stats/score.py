@@ -146,7 +146,7 @@ def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsCon
     cands = [i for i, g in enumerate(groups) if g.kind == "pretrained"]
     # Recoveries of J recipes are read at level 1 − α/J (Bonferroni): "some recipe helps" is a union of J claims.
     adjusted_level = 1 - (1 - level) / max(len(cands), 1)
-    evidence = [_evidence(groups[i], quantities[i], bands[i], _adjusted(reps, i, adjusted_level))
+    evidence = [_evidence(groups[i], quantities[i], bands[i], _adjusted(reps, i, adjusted_level, 2 * level - 1))
                 for i in cands]
     # An equivalence test (TOST) at level α uses the 1 − 2α interval: 90 % for the default 95 %.
     pooled_gap = percentile_interval(reps.pooled_gap, 2 * level - 1)
@@ -268,9 +268,11 @@ def _split_args(support: SupportSplit | None) -> dict[str, Any]:
 # --- the recipes ---------------------------------------------------------------------------------------------
 
 
-def _adjusted(reps: Replicates, g: int, level: float) -> dict[str, Interval | None]:
-    """A recipe's recoveries at the multiplicity-corrected level."""
-    return {name: percentile_interval(reps.values[name][:, g], level) for name in RECOVERIES if name in reps.values}
+def _adjusted(reps: Replicates, g: int, level: float, tost_level: float) -> dict[str, Interval | None]:
+    """A recipe's recoveries at the multiplicity-corrected level, and the line's gap at it at the TOST level."""
+    out = {name: percentile_interval(reps.values[name][:, g], level) for name in RECOVERIES if name in reps.values}
+    out["gap_tost"] = percentile_interval(reps.values["gap"][:, g], tost_level) if "gap" in reps.values else None
+    return out
 
 
 def _evidence(group: Group, q: dict[str, Interval | None], band: dict[str, dict[str, Any]],
@@ -283,7 +285,8 @@ def _evidence(group: Group, q: dict[str, Interval | None], band: dict[str, dict[
 
 def _stability(reps: Replicates, cands: list[int], inputs: VerdictInputs, kind: str, vcfg: VerdictConfig) -> float:
     """Share of resamples whose point estimates (re-centred like the intervals) give the same kind."""
-    names = [n for n in reps.values if n.startswith(("bias", "extrapolation", "remaining_", "recovered_", "share_"))]
+    names = [n for n in reps.values
+             if n == "gap" or n.startswith(("bias", "extrapolation", "remaining_", "recovered_", "share_"))]
     columns = [{n: recentred(reps.values[n][:, g]) for n in names} for g in cands]
     gap = recentred(reps.pooled_gap)
     same = 0

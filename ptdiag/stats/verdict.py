@@ -77,6 +77,7 @@ def judge(values: Mapping[str, Interval | float | None], beyond_band: Mapping[st
     m = config.material_points
     out = {name: _cls(values.get(name), m) for name in JUDGED}
     out["pooled_gap"] = _cls(pooled_gap, m)
+    out["line_gap"] = _cls((adjusted or {}).get("gap_tost") or values.get("gap"), m)  # the line's gap at this recipe
     for name in RECOVERIES:
         value = (adjusted or {}).get(name) or values.get(name)
         out[name] = recovery_class(value, m)
@@ -114,7 +115,9 @@ def _cls(value: Interval | float | None, margin: float) -> str:
 def rule(c: Mapping[str, str], support: bool) -> tuple[str, str | None]:
     """(kind, failed check or None) for one recipe from the classes of `judge`."""
     if c["pooled_gap"] == "negligible":
-        return "no-shift", None
+        if c.get("line_gap", "negligible") in ("negligible", "unknown"):
+            return "no-shift", None
+        return "inconclusive", "gap-at-recipes"
     if c["pooled_gap"] == "material-negative":
         return "inconclusive", "shift-easier"
     if not support:
@@ -156,8 +159,12 @@ def combine(calls: Sequence[RecipeCall], support: bool) -> tuple[str, str | None
     if not calls:
         return "inconclusive", "pretrained", None
     best_ref = calls[0]  # callers order recipes best reference accuracy first
-    if best_ref.kind == "no-shift" or best_ref.failed == "shift-easier":  # read off the pooled gap: every recipe's
+    if best_ref.failed == "shift-easier":  # read off the pooled gap, the same for every recipe
         return best_ref.kind, best_ref.failed, best_ref
+    if all(c.kind == "no-shift" for c in calls):  # the pooled gap and the line's gap at every recipe negligible
+        return "no-shift", None, best_ref
+    if any(c.failed == "gap-at-recipes" for c in calls):
+        return "inconclusive", "gap-at-recipes", next(c for c in calls if c.failed == "gap-at-recipes")
     helping = [c for c in calls if c.admissible_out and c.kind in ("pretraining-helps", "both")]
     in_adm = [c for c in calls if c.admissible_in] or [best_ref]
     remains = support and all(bias_remains(c.classes) for c in in_adm)
@@ -266,6 +273,10 @@ def decide(inputs: VerdictInputs, config: VerdictConfig = VerdictConfig(),
         confidence = "medium"
         reasons.append(f"confidence capped at medium: {inputs.n_runs} baseline training run(s), fewer than the "
                        f"{config.recommended_runs} recommended")
+    margin = equivalence_margin(inputs.pooled_gap, calls)
+    if margin is not None and (kind == "no-shift" or failed in ("shift-size", "gap-at-recipes")):
+        reasons.append(f"with this data, equivalence (no shift) could be shown at ± {100 * margin:.1f} points "
+                       f"(the margin is ± {100 * config.material_points:g})")
     if inputs.stability:  # 0: no resample reached a kind (e.g. a failed check), which says nothing
         reasons.append(f"the same kind in {100 * inputs.stability:.0f}% of resamples (runs, examples, seeds and "
                        "the support mask redrawn)")
@@ -276,7 +287,14 @@ def decide(inputs: VerdictInputs, config: VerdictConfig = VerdictConfig(),
     primary = chosen.evidence.name if chosen is not None else None
     return Verdict(kind, confidence, "resampling", dedupe(reasons), recs, checks, primary,
                    [c.evidence.name for c in calls if c.admissible_out], inputs.stability, effects,
-                   [_recipe_dict(c) for c in calls], helping)
+                   [_recipe_dict(c) for c in calls], helping, margin)
+
+
+def equivalence_margin(pooled_gap: Interval | None, calls: Sequence[RecipeCall]) -> float | None:
+    """The smallest ± margin inside which the pooled gap and the line's gap at every recipe lie (90 % intervals)."""
+    intervals = [pooled_gap] + [c.evidence.adjusted.get("gap_tost") for c in calls]
+    bounds = [max(abs(i.lower), abs(i.upper)) for i in intervals if i is not None]
+    return max(bounds) if bounds else None
 
 
 def _in_support_er_checks(calls: Sequence[RecipeCall], config: VerdictConfig) -> list[Check]:

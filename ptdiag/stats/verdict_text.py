@@ -52,6 +52,8 @@ _FAILED = {
     "shift-size": "the pooled gap's interval neither excludes nor stays within the margin: too little data to tell "
                   "a material shift from none",
     "few-shifted": "too few shifted examples to judge the shift",
+    "gap-at-recipes": "the gap pooled over all models is negligible, but the baseline line's gap at the recipes' "
+                      "reference accuracy is not shown negligible: the shift may matter for models this accurate",
     "shift-easier": "the shifted set is easier than the reference (the gap is materially negative): there is no drop "
                     "for pre-training to recover",
     "baselines": "too few baseline training runs: the line's interval cannot be trusted",
@@ -93,7 +95,8 @@ def recommendations(kind: str, failed: str | None, chosen: RecipeCall | None, ca
         recs.append(REMEDIES["resolve-recovery"].format(recipes=", ".join(unresolved) or names))
     elif failed == "support-split":
         recs.append(REMEDIES["support-split"])
-    elif failed in ("shift-size", "split-size", "remaining-bias", "few-shifted", "extrapolation-size"):
+    elif failed in ("shift-size", "split-size", "remaining-bias", "few-shifted", "extrapolation-size",
+                    "gap-at-recipes"):
         recs.append(REMEDIES["more-shift-data"])
     elif failed == "shift-easier":
         recs.append("Nothing to fix for this shift: models do better on it than on the reference. Check that the "

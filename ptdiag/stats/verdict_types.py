@@ -18,7 +18,9 @@ class CandidateEvidence:
         beyond_band: split → the recipe's ER lies outside the baseline line's prediction band there (the
             line is trusted to separate it from a from-scratch model's own scatter).
         selection_acc: reference-only accuracy that picks the best-reference recipe (val_acc, else ref_acc).
-        adjusted: the recoveries (recovered_*) at the multiplicity-corrected level; empty: use `quantities`.
+        adjusted: intervals at other levels: the recoveries (recovered_*) at the multiplicity-corrected level, and
+            ``gap_tost``, the line's gap at the recipe's reference accuracy at the equivalence (TOST) level; empty:
+            use `quantities`.
         decided: admissible for the recovery claim (set by `decide`; callers leave it True).
     """
 
@@ -60,12 +62,14 @@ class Verdict:
     effects: dict[str, dict[str, object] | None] = field(default_factory=dict)
     recipes: list[dict[str, object]] = field(default_factory=list)
     helping: str | None = None
+    equivalence_margin: float | None = None  # smallest ± margin at which "no shift" could be shown (fraction)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "kind": self.kind, "confidence": self.confidence, "evidence": self.evidence, "primary": self.primary,
             "decided_on": list(self.decided_on), "stability": self.stability, "effects": dict(self.effects),
             "helping_recipe": self.helping, "recipes": list(self.recipes),
+            "equivalence_margin": self.equivalence_margin,
             "reasons": list(self.reasons), "recommendations": list(self.recommendations),
             "checks": [c.to_dict() for c in self.checks],
         }
