@@ -13,9 +13,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from ptdiag.cli import app
-from ptdiag.cli.inspect_cmd import render_report
 from ptdiag.data.inspection import inspect_pair
 from ptdiag.report.ci import summary_lines
+from ptdiag.report.inspect_view import render_report
 from tests._imagegen import make_image_folder
 
 runner = CliRunner()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from ptdiag.cli.demo_cmd import demo_table
+from ptdiag.report.demo_view import demo_table
 from ptdiag.scenarios.demo import DEMO_SCENARIOS, run_demo
 from ptdiag.scenarios.sources import fashion_mnist_available
 

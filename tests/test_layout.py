@@ -15,7 +15,7 @@ ALLOWED = {
     "remedies": {"data", "stats"},
     "engine": {"data", "stats", "remedies"},
     "scenarios": {"data"},
-    "report": {"stats"},
+    "report": {"stats", "data"},  # renderers read the results and the data reports (ptdiag inspect)
     "cli": {"data", "engine", "stats", "report", "scenarios", "remedies"},
 }
 TOP_LEVEL = {"__init__", "__main__", "_io", "errors", "config", "schema"}

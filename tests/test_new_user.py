@@ -337,7 +337,7 @@ def test_the_log_names_stages_without_a_job_count_of_none(tmp_path):
     logger.setLevel(logging.INFO)
     try:
         with RichProgress(Console(file=open(os.devnull, "w")), quiet=True) as progress:
-            progress("stage", "ingest")
+            progress("stage", ("ingest", None))
             progress("stage", ("baselines", 3))
     finally:
         logger.removeHandler(handler)

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ptdiag.cli._paths import check_output_folder
+from ptdiag.cli._plain import stdout_is_terminal
 from ptdiag.cli.app import app, handle_errors
 from ptdiag.errors import UsageError
 
@@ -176,7 +177,7 @@ def _finish(results: dict, run_dir: Path, gate_kinds: set[str], quiet: bool) -> 
         verdict = results["verdict"]
         print(f"verdict: {verdict['kind']} (confidence {verdict['confidence']}); results: {run_dir / 'results.json'}",
               flush=True)
-    elif not console.is_terminal:
+    elif not stdout_is_terminal():
         print("\n".join(summary_lines(results, str(run_dir / "results.json"))), flush=True)
     else:
         render_summary(results, console, source=str(run_dir / "results.json"))

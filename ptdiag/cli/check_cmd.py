@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 from rich.console import Console
 
 from ptdiag.cli._paths import check_output_file
+from ptdiag.cli._plain import stdout_is_terminal
 from ptdiag.cli.app import app, handle_errors
 from ptdiag.errors import UsageError
 from ptdiag.schema import VERDICT_KINDS
@@ -98,7 +98,7 @@ def emit_gate(gate, results: dict, results_path: Path, junit: Path | None = None
 
     if junit is not None:
         write_junit(junit, gate, results_path)
-    if sys.stdout.isatty():
+    if stdout_is_terminal():
         console = Console(highlight=False)
         console.print(f"ptdiag check {results_path}", markup=False, soft_wrap=True)
         render_gate(gate, console)

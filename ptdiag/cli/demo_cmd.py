@@ -8,9 +8,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from ptdiag.cli._plain import stdout_is_terminal
 from ptdiag.cli.app import app, handle_errors
+from ptdiag.report.demo_view import demo_table
 
 console = Console(highlight=False)
 
@@ -46,42 +47,7 @@ def demo_command(
         return
     rows = run_demo(out, flags, run, n_reference=n_reference, n_shift=n_shift, seed=seed)
     # Logs and CI (no terminal) default to 80 columns, too narrow for seven columns of intervals.
-    wide = console if console.is_terminal else Console(highlight=False, width=max(console.width, 120))
+    wide = console if stdout_is_terminal() else Console(highlight=False, width=max(console.width, 120))
     wide.print(demo_table(rows))
     for row in rows:
         console.print(f"{row.key}: {row.run_dir / 'report.html'}")
-
-
-def _pts(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:+.1f}"
-
-
-def _er(entry: dict | None) -> str:
-    if not entry:
-        return "—"
-    return f"{_pts(entry['mid'])}\n[{_pts(entry['lower'])}, {_pts(entry['upper'])}]"
-
-
-def demo_table(rows) -> Table:
-    """Both scenarios side by side: expected vs measured verdict, then one line per fine-tuning strategy."""
-    table = Table(title="ptdiag demo — Fashion-MNIST, two known-answer scenarios (accuracy points)", show_lines=True)
-    for column in ("scenario", "verdict", "strategy", "ER", "ER_in", "ER_out", "bias /\nextrap."):
-        table.add_column(column, no_wrap=column in ("scenario", "verdict", "strategy"))
-    for row in rows:
-        r = row.results
-        verdict = r["verdict"]
-        colour = "green" if verdict["kind"] == row.expected else "red"
-        support = r.get("support") or {}
-        n_shift = (support.get("n_in") or 0) + (support.get("n_out") or 0)
-        out_frac = f"{100 * support['n_out'] / n_shift:.1f} %" if n_shift else "—"
-        lines = r["decomposition"]["baseline"]
-        for i, model in enumerate(r["pretrained"]):
-            comp = next((d for d in lines if model["name"] in d["name"]), lines[0] if lines else None)
-            parts = "—" if comp is None else f"{_pts(comp['bias_component'])} /\n{_pts(comp['extrapolation_component'])}"
-            first = i == 0
-            table.add_row(f"{row.key}\n{out_frac} out-of-\nsupport" if first else "",
-                          f"[{colour}]{verdict['kind']}[/]\n({verdict['confidence']})\nexpected:\n{row.expected}"
-                          if first else "",
-                          escape(model.get("strategy") or model["name"]), _er(model.get("er")),
-                          _er(model.get("er_in")), _er(model.get("er_out")), parts)
-    return table

@@ -125,7 +125,7 @@ def _stratified_subsample(labels: np.ndarray, limit: int | None, seed: int) -> n
 def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> RunData:
     """Ingest and validate both sets, subsample, split the reference (persisted), decode once into the cache."""
     cache = DecodeCache(Path(config.cache_dir) if config.cache_dir else None)
-    progress("stage", "ingest")
+    progress("stage", ("ingest", None))
     pair = load_pair(config.train, config.shift, fmt=config.format, strict=config.strict,
                      min_per_class=config.min_per_class, image_size=config.image_size, cache=cache,
                      **config.source_options())
@@ -137,7 +137,7 @@ def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> Ru
     subsample_fp = hashlib.sha256(split_id.encode() + ref_index.tobytes()).hexdigest()[:16]
     split = load_or_create_split(run_dir / "split.json", labels, fingerprint=subsample_fp, val=config.val_fraction,
                                  test=config.test_fraction, seed=config.seed, manifest_splits=manifest)
-    progress("stage", "decode")
+    progress("stage", ("decode", None))
     ref_images = cache.open([pair.reference.paths[i] for i in ref_index],
                             [pair.reference.hashes[i] for i in ref_index], config.image_size)
     shift_images = cache.open([pair.shift.paths[i] for i in shift_index],

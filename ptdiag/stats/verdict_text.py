@@ -154,8 +154,10 @@ def recipe_lines(calls: Sequence[RecipeCall]) -> list[str]:
         er = q.get("er_out_of_support") or q.get("er_shift")
         label = "ER_out" if q.get("er_out_of_support") is not None else "ER"
         recovery = c.classes["recovered_extrapolation" if q.get("recovered_extrapolation") else "recovered_gap"]
-        note = ("" if c.admissible_out else ", cannot carry the claim: its out-of-support accuracy is more than the "
-                "margin below the best-reference recipe's")
+        split = "out_of_support" if q.get("er_out_of_support") is not None else "shift"
+        note = "" if c.evidence.beyond_band.get(split, True) else ", inside the from-scratch baselines' scatter"
+        note += ("" if c.admissible_out else ", cannot carry the claim: its out-of-support accuracy is more than the "
+                 "margin below the best-reference recipe's")
         parts.append(f"{c.evidence.strategy or c.evidence.name} → {c.kind} ({label} {pts(er)} points, recovery "
                      f"{recovery}{note})")
     return ["recipes, each on its own evidence: " + "; ".join(parts)]
