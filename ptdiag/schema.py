@@ -197,6 +197,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 "decided_on": {"type": "array", "items": {"type": "string"}},
                 "helping_recipe": {"type": ["string", "null"]},
                 "equivalence_margin": _opt_num,
+                "recommendation_codes": {"type": "array", "items": {"type": "string"}},
                 "recipes": {"type": "array", "items": {"type": "object", "required": ["name", "kind", "classes"]}},
                 "effects": {"type": "object"},
                 "reasons": {"type": "array", "items": {"type": "string"}},

@@ -149,7 +149,8 @@ def test_remedies_are_scored_but_never_decide(support):
     assert (out["verdict"]["kind"], out["verdict"]["confidence"], out["verdict"]["stability"]) == (
         plain["verdict"]["kind"], plain["verdict"]["confidence"], plain["verdict"]["stability"])
     (row,) = out["remedy_scores"]
-    assert set(row) == {"name", "ref_acc", "shift_acc", "in_acc", "out_acc", "er", "er_in", "er_out", "recovered"}
+    assert set(row) == {"name", "method", "ref_acc", "shift_acc", "in_acc", "out_acc", "er", "er_in", "er_out",
+                        "recovered"}
     assert set(row["recovered"]) == {"gap", "bias", "extrapolation"}
     assert row["er_out"]["lower"] > 0.1 and row["recovered"]["extrapolation"]["mid"] > 0.5
     assert any(r.startswith("Measured remedy dfr") for r in out["verdict"]["recommendations"])

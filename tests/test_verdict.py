@@ -260,3 +260,20 @@ def test_no_shift_needs_the_gap_at_the_recipes_too_and_reports_its_margin():
     verdict = decide(inputs(flat, gap=pooled), CFG)
     assert verdict.kind == "no-shift" and verdict.equivalence_margin == pytest.approx(0.013)
     assert any("could be shown at ± 1.3 points" in r for r in verdict.reasons)
+
+
+def test_every_recommendation_has_its_code_and_the_html_explains_by_code():
+    from ptdiag.report.html import CODE_EXPLANATIONS, _remedies
+    from ptdiag.stats.verdict_text import REMEDIES
+
+    remedy = {"name": "dfr", "method": "last-layer", "shift_acc": 0.9,
+              "recovered": {"gap": None, "bias": {"lower": 0.4, "mid": 0.6, "upper": 0.8}, "extrapolation": None}}
+    for q, gap in ((TINT, iv(0.10)), (NEGATIVE, iv(0.6, 0.03))):
+        verdict = decide(inputs(cand(**q), gap=gap), CFG, remedies=[remedy]).to_dict()
+        assert len(verdict["recommendation_codes"]) == len(verdict["recommendations"])
+    tint = decide(inputs(cand(**TINT)), CFG, remedies=[remedy]).to_dict()
+    assert tint["recommendation_codes"] == ["debias", "measured-last-layer"]
+    titles = [title for title, _ in _remedies(tint["recommendation_codes"])]
+    assert titles[0].startswith("Group or density-ratio") and not any("pre-trained" in t for t in titles)
+    silent = {"no-action", "check-shift"}  # nothing to explain: no remedy is recommended
+    assert set(REMEDIES) - silent <= set(CODE_EXPLANATIONS), set(REMEDIES) - silent - set(CODE_EXPLANATIONS)

@@ -38,10 +38,9 @@ GALLERIES = {
     ),
 }
 
-# What each remedy the verdict can recommend actually is; shown when the recommendations mention it.
-REMEDIES = [
-    (
-        r"pre-?train|fine-?tun",
+# What each remedy the verdict can recommend actually is, keyed by the recommendation codes that call for it.
+EXPLANATIONS = {
+    "pretrain": (
         "Fine-tuning a pre-trained model",
         "Start from weights trained on a large, diverse dataset and train on your reference data: a linear probe "
         "(LP) trains only a new last layer on frozen features; full fine-tuning (FT) trains all weights; LP-FT "
@@ -49,32 +48,36 @@ REMEDIES = [
         "shifted images unlike anything in the reference data (extrapolation), not with biases of the reference "
         "data itself.",
     ),
-    (
-        r"reweight",
+    "reweight": (
         "Group or density-ratio reweighting",
         "Train with example weights that up-weight under-represented groups (when group labels exist) or weight "
         "reference images by an estimated density ratio p_shift/p_ref, so training resembles the shifted "
         "distribution where the two overlap.",
     ),
-    (
-        r"\bDFR\b|last-layer",
+    "dfr": (
         "Last-layer retraining (Deep Feature Reweighting, DFR)",
         "Keep the trained feature extractor and retrain only the last layer on a small group-balanced set, "
         "removing reliance on spurious features the full training set rewards.",
     ),
-    (
-        r"curat|de-?bias|balanc|counterfactual",
+    "curate": (
         "A curated, de-biased dataset",
         "Collect or relabel a small set in which the spurious cue no longer predicts the class (balanced or "
         "counterfactual examples); use it to train, fine-tune or validate.",
     ),
-    (
-        r"baseline|more data|inconclusive|rerun|re-run",
+    "evidence": (
         "More evidence",
         "More and more diverse from-scratch baselines (data fractions, seeds, architectures) narrow the line's "
         "interval; more shifted images narrow the per-split accuracies.",
     ),
-]
+}
+# Recommendation code (ptdiag.stats.verdict_text.REMEDIES, or measured-<method>) -> the explanations it calls for.
+CODE_EXPLANATIONS = {
+    "pretrain": ("pretrain",), "pretrain-whole": ("pretrain",), "try-other-pretrained": ("pretrain", "curate"),
+    "debias": ("reweight", "dfr", "curate"), "check-bias": ("reweight", "dfr", "curate"),
+    "measured-last-layer": ("dfr",), "measured-reweight": ("reweight",),
+    "more-baselines": ("evidence",), "more-shift-data": ("evidence",), "resolve-recovery": ("evidence",),
+    "support-split": ("evidence",),
+}
 
 
 def render_html(results: dict[str, Any], image_root: str | Path | None = None) -> str:
@@ -175,7 +178,7 @@ def _context(results: dict[str, Any], image_root: Path | None) -> dict[str, Any]
         },
         "decomposition_svg": _safe(plots.decomposition_chart(results["decomposition"])),
         "galleries": _galleries(results.get("galleries") or {}, image_root),
-        "remedies": _remedies(verdict["recommendations"]),
+        "remedies": _remedies(verdict.get("recommendation_codes") or []),
         "measured_remedies": [{"row": row, "what": remedies_view.what(row), "recovered": remedies_view.recovered(row)}
                               for row in remedies_view.remedies(results)],
         "budget_svg": _safe(remedies_view.label_budget_plot(results)),
@@ -235,10 +238,10 @@ def thumbnail_data_uri(path: str, image_root: Path | None = None, size: int = TH
     return None
 
 
-def _remedies(recommendations: list[str]) -> list[tuple[str, str]]:
-    text = " ".join(recommendations)
-    matched = [(title, body) for pattern, title, body in REMEDIES if re.search(pattern, text, flags=re.I)]
-    return matched or [(title, body) for _, title, body in REMEDIES]
+def _remedies(codes: list[str]) -> list[tuple[str, str]]:
+    """The explanations the verdict's recommendations call for (every one when none does, e.g. no-shift)."""
+    keys = dict.fromkeys(key for code in codes for key in CODE_EXPLANATIONS.get(code, ()))
+    return [EXPLANATIONS[key] for key in keys] or list(EXPLANATIONS.values())
 
 
 def _seeds(results: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -85,8 +85,9 @@ def candidate_row(group: Group, reps: Replicates, q: dict[str, Interval | None],
 def remedy_row(group: Group, reps: Replicates, q: dict[str, Interval | None], g: int) -> dict[str, Any]:
     """The `remedy_scores` contract: accuracies, ER intervals and the share of each gap component recovered."""
     return {
-        "name": group.name, "ref_acc": _point(reps, "ref", g), "shift_acc": _point(reps, "acc_shift", g),
-        "in_acc": _point(reps, "acc_in_support", g), "out_acc": _point(reps, "acc_out_of_support", g),
+        "name": group.name, "method": group.meta.get("method"), "ref_acc": _point(reps, "ref", g),
+        "shift_acc": _point(reps, "acc_shift", g), "in_acc": _point(reps, "acc_in_support", g),
+        "out_acc": _point(reps, "acc_out_of_support", g),
         "er": _d(q.get("er_shift")), "er_in": _d(q.get("er_in_support")), "er_out": _d(q.get("er_out_of_support")),
         "recovered": recovered(q),
     }

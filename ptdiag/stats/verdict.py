@@ -282,12 +282,12 @@ def decide(inputs: VerdictInputs, config: VerdictConfig = VerdictConfig(),
                        "the support mask redrawn)")
     effects = _effects(chosen, classes, config)
     effects["pooled_gap"] = effect_dict(inputs.pooled_gap, classes["pooled_gap"])
-    recs = recommendations(kind, failed, chosen, calls, config, remedies)
+    coded = recommendations(kind, failed, chosen, calls, config, remedies)
     helping = chosen.evidence.name if chosen is not None and kind in ("pretraining-helps", "both") else None
     primary = chosen.evidence.name if chosen is not None else None
-    return Verdict(kind, confidence, "resampling", dedupe(reasons), recs, checks, primary,
+    return Verdict(kind, confidence, "resampling", dedupe(reasons), [text for _, text in coded], checks, primary,
                    [c.evidence.name for c in calls if c.admissible_out], inputs.stability, effects,
-                   [_recipe_dict(c) for c in calls], helping, margin)
+                   [_recipe_dict(c) for c in calls], helping, margin, [code for code, _ in coded])
 
 
 def equivalence_margin(pooled_gap: Interval | None, calls: Sequence[RecipeCall]) -> float | None:

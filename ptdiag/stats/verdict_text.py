@@ -34,6 +34,8 @@ REMEDIES = {
                         "more fine-tuning seeds (`--ft-seeds`) the recipes', and more shifted images both.",
     "support-split": "Run the support split (reference and shifted features) to tell dataset bias from poor "
                      "extrapolation.",
+    "check-shift": "Nothing to fix for this shift: models do better on it than on the reference. Check that the "
+                   "shifted set is the data you meant (labels, classes).",
     "check-bias": "Part of the bias may remain after pre-training ({amount} points with {recipe}, not shown "
                   "negligible): check it with more shifted images, or de-bias as well.",
 }
@@ -74,37 +76,42 @@ def failed_text(failed: str, inputs: VerdictInputs, config: VerdictConfig) -> st
 
 
 def recommendations(kind: str, failed: str | None, chosen: RecipeCall | None, calls: Sequence[RecipeCall],
-                    config: VerdictConfig, remedies: Sequence[Mapping[str, Any]] | None = None) -> list[str]:
-    """What to do for a kind; measured remedies (remedy_scores dicts) are quoted with the share they recover."""
+                    config: VerdictConfig,
+                    remedies: Sequence[Mapping[str, Any]] | None = None) -> list[tuple[str, str]]:
+    """What to do for a kind, as (code, sentence) pairs: the codes are `REMEDIES` keys, or `measured-<method>` for a
+    measured remedy quoted with the share it recovers (remedy_scores dicts)."""
     names = ", ".join(c.evidence.name for c in calls) or "the recipes"
     q = chosen.evidence.quantities if chosen is not None else {}
-    recs: list[str] = []
+    recs: list[tuple[str, str]] = []
     if kind in ("pretraining-helps", "both") and chosen is not None:
-        recs.append(_pretrain_line(chosen, config))
+        code = "pretrain" if q.get("recovered_extrapolation") is not None else "pretrain-whole"
+        recs.append((code, _pretrain_line(chosen, config)))
         if kind == "pretraining-helps" and not chosen.bias_shown_absent:
-            recs.append(REMEDIES["check-bias"].format(amount=pts(q.get("remaining_bias")),
-                                                      recipe=chosen.evidence.name))
+            recs.append(("check-bias", REMEDIES["check-bias"].format(amount=pts(q.get("remaining_bias")),
+                                                                     recipe=chosen.evidence.name)))
     if kind in ("dataset-bias", "both"):
-        recs.append(REMEDIES["debias"])
+        recs.append(("debias", REMEDIES["debias"]))
     if kind == "no-shift":
-        recs.append(REMEDIES["no-action"].format(margin=f"{100 * config.material_points:g}"))
+        recs.append(("no-action", REMEDIES["no-action"].format(margin=f"{100 * config.material_points:g}")))
     if failed == "pretrained-recovery":
-        recs.append(REMEDIES["try-other-pretrained"].format(recipes=names))
+        recs.append(("try-other-pretrained", REMEDIES["try-other-pretrained"].format(recipes=names)))
     elif failed == "extrapolation-recovery":
         unresolved = [c.evidence.name for c in calls if c.classes["recovered_extrapolation"] == "unresolved"]
-        recs.append(REMEDIES["resolve-recovery"].format(recipes=", ".join(unresolved) or names))
+        recs.append(("resolve-recovery", REMEDIES["resolve-recovery"].format(recipes=", ".join(unresolved) or names)))
     elif failed == "support-split":
-        recs.append(REMEDIES["support-split"])
+        recs.append(("support-split", REMEDIES["support-split"]))
     elif failed in ("shift-size", "split-size", "remaining-bias", "few-shifted", "extrapolation-size",
                     "gap-at-recipes"):
-        recs.append(REMEDIES["more-shift-data"])
+        recs.append(("more-shift-data", REMEDIES["more-shift-data"]))
     elif failed == "shift-easier":
-        recs.append("Nothing to fix for this shift: models do better on it than on the reference. Check that the "
-                    "shifted set is the data you meant (labels, classes).")
+        recs.append(("check-shift", REMEDIES["check-shift"]))
     elif failed in ("components", "baselines", "pretrained"):
-        recs.append(REMEDIES["more-baselines"])
-    recs += [line for remedy in remedies or [] if (line := _remedy_line(remedy, kind)) is not None]
-    return dedupe(recs)
+        recs.append(("more-baselines", REMEDIES["more-baselines"]))
+    for remedy in remedies or []:
+        line = _remedy_line(remedy, kind)
+        if line is not None:
+            recs.append((f"measured-{remedy.get('method') or 'remedy'}", line))
+    return list(dict.fromkeys(recs))
 
 
 def _pretrain_line(call: RecipeCall, config: VerdictConfig) -> str:

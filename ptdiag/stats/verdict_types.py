@@ -63,6 +63,7 @@ class Verdict:
     recipes: list[dict[str, object]] = field(default_factory=list)
     helping: str | None = None
     equivalence_margin: float | None = None  # smallest ± margin at which "no shift" could be shown (fraction)
+    recommendation_codes: list[str] = field(default_factory=list)  # one per recommendation, same order
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -71,6 +72,7 @@ class Verdict:
             "helping_recipe": self.helping, "recipes": list(self.recipes),
             "equivalence_margin": self.equivalence_margin,
             "reasons": list(self.reasons), "recommendations": list(self.recommendations),
+            "recommendation_codes": list(self.recommendation_codes),
             "checks": [c.to_dict() for c in self.checks],
         }
 
