@@ -112,13 +112,14 @@ def verdict_panel(results: dict[str, Any], source: str | None = None) -> Panel:
     checks = verdict.get("checks") or []
     if checks:
         parts.append(Text("\nChecks:", style="bold"))
-        width = max(len(str(check.get("status", ""))) for check in checks)
+        grid = Table.grid(padding=(0, 1))  # wrapped messages stay indented under their text
+        grid.add_column(justify="left", no_wrap=True)
+        grid.add_column(ratio=1)
         for check in checks:
-            line = Text("  ")
             status = str(check.get("status", ""))
-            line.append(f"{status:<{width}}", style=STATUS_STYLES.get(status, ""))
-            line.append(f" {check.get('name', '')}: {check.get('message', '')}")
-            parts.append(line)
+            grid.add_row(Text(f"  {status}", style=STATUS_STYLES.get(status, "")),
+                         Text(f"{check.get('name', '')}: {check.get('message', '')}"))
+        parts.append(grid)
     title = "ptdiag verdict" + (f" · {source}" if source else "")
     return Panel(Group(*parts), title=Text(title), title_align="left", border_style=style, box=box.ROUNDED)
 

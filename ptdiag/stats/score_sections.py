@@ -230,6 +230,19 @@ def decomposition(groups: list[Group], cands: list[int], reps: Replicates, quant
 # --- checks ----------------------------------------------------------------------------------------------------
 
 
+def _line_fit_check(fit_rows: dict[str, dict[str, Any] | None], vcfg: VerdictConfig) -> Check:
+    """One check over every split's line: WARN when any r² is below --min-r2 (trust is judged by the band)."""
+    fits = {key: fit for key, fit in fit_rows.items() if fit is not None and key != "out_of_support_matched"}
+    names = {"shift": "whole shift", "in_support": "in-support", "out_of_support": "out-of-support"}
+    r2 = ", ".join(f"{fit['r2']:.2f} ({names.get(key, key)})" for key, fit in fits.items())
+    n = next(iter(fits.values()))["n"] if fits else 0
+    low = [key for key, fit in fits.items() if fit["r2"] < vcfg.min_r2]
+    detail = (f" (< --min-r2 {vcfg.min_r2:g}): the baselines scatter widely around the line or it is flat; each "
+              "model's prediction band shows whether its ER stands out of that scatter" if low
+              else " (trust is judged by the prediction band)")
+    return Check("line-fit", "WARN" if low else "PASS", f"r² = {r2} over {n} checkpoints{detail}")
+
+
 def checks(baselines: list[ModelEval], groups: list[Group], design: Design, reps: Replicates,
            fit_rows: dict[str, dict[str, Any] | None], support: SupportSplit | None, vcfg: VerdictConfig,
            n_boot: int) -> list[Check]:
@@ -253,15 +266,7 @@ def checks(baselines: list[ModelEval], groups: list[Group], design: Design, reps
                          f"slope corrected for reference-test noise: reliability {whole['reliability']:.2f}, slope "
                          f"{whole['slope_ols']:.3f} (OLS) → {whole['slope']:.3f}"
                          + (" (correction capped: noise dominates the baselines' spread)" if capped else "")))
-    for key, fit in fit_rows.items():
-        if fit is not None and key != "out_of_support_matched":
-            label = "" if key == "shift" else f" ({key})"
-            low = fit["r2"] < vcfg.min_r2
-            detail = (f" (< --min-r2 {vcfg.min_r2:g}): the baselines scatter widely around the line or it is flat; "
-                      "each model's prediction band shows whether its ER stands out of that scatter" if low
-                      else " (trust is judged by the prediction band)")
-            out.append(Check(f"line-fit{label}", "WARN" if low else "PASS",
-                             f"r² = {fit['r2']:.2f} over {fit['n']} checkpoints{detail}"))
+    out.append(_line_fit_check(fit_rows, vcfg))
     for g in groups:
         if g.kind == "pretrained" and g.ref.shape[0] < 2:
             out.append(Check(f"seeds ({g.name})", "WARN", f"{g.name}: one fine-tuning seed: seed noise is not in "
