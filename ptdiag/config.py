@@ -169,6 +169,11 @@ BUDGETS: dict[str, dict[str, Any]] = {
 _FIELDS = {f.name: f for f in dataclasses.fields(AnalyzeConfig)}
 
 
+def setting_types() -> dict[str, str]:
+    """Each setting's declared type, as written in AnalyzeConfig (e.g. 'tuple[float, ...]', 'int | None')."""
+    return {name: str(f.type) for name, f in _FIELDS.items()}
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML or YAML config whose keys equal the flag names (dashes or underscores)."""
     path = Path(path)

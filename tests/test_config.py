@@ -43,3 +43,30 @@ def test_quick_budget_has_enough_baseline_points():
     assert len(cfg.baseline_fractions) * len(cfg.baseline_seeds) * len(cfg.baseline_eval_epochs) >= 12
     std = resolve_config({"budget": "standard"})
     assert len(std.baseline_fractions) * len(std.baseline_seeds) * len(std.baseline_eval_epochs) >= 20
+
+
+def test_every_setting_is_an_analyze_flag_and_every_flag_a_setting():
+    """A knob declared in AnalyzeConfig but not on the command line (or the reverse) is documented and dead."""
+    import dataclasses
+
+    import typer
+
+    from ptdiag.cli import app
+    from ptdiag.config import AnalyzeConfig
+
+    command = typer.main.get_command(app).commands["analyze"]
+    params = {p.name for p in command.params} - {"config_file", "dry_run", "quiet"}
+    fields = {f.name for f in dataclasses.fields(AnalyzeConfig)}
+    assert params - {"fmt"} | {"format"} == fields
+    for p in command.params:  # unset flags must not override the budget or the config file
+        if p.name not in ("dry_run", "quiet"):
+            assert p.default is None or p.default == () or p.default == [], p.name
+
+
+def test_comma_lists_and_repeatable_flags_become_the_settings_types(tmp_path):
+    from ptdiag.cli.analyze_cmd import settings_from_flags
+
+    flags = settings_from_flags({"baseline_fractions": "0.5,1", "baseline_seeds": "0,1", "strategies": "lp, lpft",
+                                 "model": ["a", "b"], "probe_cs": "0.1", "out": tmp_path, "seed": 3})
+    assert flags == {"baseline_fractions": (0.5, 1.0), "baseline_seeds": (0, 1), "strategies": ("lp", "lpft"),
+                     "model": ("a", "b"), "probe_cs": (0.1,), "out": str(tmp_path), "seed": 3}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +17,36 @@ from ptdiag.cli.app import app, handle_errors
 from ptdiag.errors import UsageError
 
 console = Console(highlight=False)
+
+
+# Parameters of `analyze` that are not settings of the analysis (every other one is an AnalyzeConfig field).
+_NOT_SETTINGS = ("config_file", "dry_run", "quiet", "fmt")
+
+
+def settings_from_flags(given: dict[str, Any]) -> dict[str, Any]:
+    """The flags as AnalyzeConfig values: comma lists parsed by the field's type, repeatable options as tuples."""
+    from ptdiag.config import setting_types
+
+    types = setting_types()
+    out: dict[str, Any] = {}
+    for name, value in given.items():
+        flag = "--" + name.replace("_", "-")
+        kind = types[name]
+        if isinstance(value, Path):
+            out[name] = str(value)
+        elif value is None or not isinstance(value, str | list):
+            out[name] = value
+        elif isinstance(value, list):
+            out[name] = tuple(value) or None
+        elif kind == "tuple[float, ...]":
+            out[name] = _floats(value, flag)
+        elif kind == "tuple[int, ...]":
+            out[name] = _ints(value, flag)
+        elif kind == "tuple[str, ...]":
+            out[name] = _words(value)
+        else:
+            out[name] = value
+    return out
 
 
 def _floats(text: str | None, flag: str) -> tuple[float, ...] | None:
@@ -69,13 +99,20 @@ def analyze_command(
     baseline_seeds: Annotated[str | None, Opt("--baseline-seeds", help="Comma list of baseline seeds.")] = None,
     baseline_epochs: Annotated[int | None, Opt("--baseline-epochs", help="Epochs per baseline run.")] = None,
     baseline_eval_epochs: Annotated[str | None, Opt("--baseline-eval-epochs", help="Comma list of checkpoint epochs.")] = None,
+    baseline_arch: Annotated[str | None, Opt("--baseline-arch", help="Architecture of the from-scratch baselines (a timm name) [ptdiag_smallcnn].")] = None,
+    baseline_width: Annotated[int | None, Opt("--baseline-width", help="Width (channels of the first layer) of the default baseline CNN.")] = None,
+    baseline_image_size: Annotated[int | None, Opt("--baseline-image-size", help="Resolution the baselines train at (px).")] = None,
+    baseline_lr: Annotated[float | None, Opt("--baseline-lr", help="Baselines' learning rate [0.003].")] = None,
     scratch_same_arch: Annotated[bool | None, Opt("--scratch-same-arch/--no-scratch-same-arch", help="Also train the pre-trained architecture from scratch.")] = None,
+    probe_cs: Annotated[str | None, Opt("--probe-cs", help="Comma list: inverse regularisation strengths of the linear probe (chosen on reference val).")] = None,
+    freeze_bn: Annotated[bool | None, Opt("--freeze-bn/--no-freeze-bn", help="Keep the pre-trained BatchNorm statistics frozen while fine-tuning [on].")] = None,
     ft_epochs: Annotated[int | None, Opt("--ft-epochs", help="Fine-tuning epochs.")] = None,
     ft_lrs: Annotated[str | None, Opt("--ft-lrs", help="Comma list: fine-tuning LR grid (chosen on reference val).")] = None,
     ft_seeds: Annotated[int | None, Opt("--ft-seeds", help="Fine-tuning seeds at the chosen LR.")] = None,
     ft_from_block: Annotated[int | None, Opt("--ft-from-block", help="Fine-tune only blocks K.. (and the head) on cached activations of the frozen lower blocks; 0 = end to end. quick: 6.")] = None,
     batch_size: Annotated[int | None, Opt("--batch-size", help="Fine-tuning batch size (lower it on out-of-memory).")] = None,
     epsilon: Annotated[float | None, Opt("--epsilon", help="Out-of-support threshold on p_ref/p_shift.")] = None,
+    support_max_reference: Annotated[int | None, Opt("--support-max-reference", help="Reference images the domain classifier is fitted on, at most [20000].")] = None,
     folds: Annotated[int | None, Opt("--folds", help="Cross-fitting folds of the domain classifier.")] = None,
     scale: Annotated[str | None, Opt("--scale", help="probit | logit.")] = None,
     bootstrap: Annotated[int | None, Opt("--bootstrap", help="Bootstrap replicates for the test-noise interval.")] = None,
@@ -96,25 +133,12 @@ def analyze_command(
     quiet: Annotated[bool, Opt("-q", "--quiet", help="No progress bars or tables: only the verdict line and the results path.")] = False,
 ) -> None:
     """Train baselines and fine-tune pre-trained models on your data; split, decompose, give the verdict."""
+    given = {name: value for name, value in locals().items() if name not in _NOT_SETTINGS}  # first: the flags only
     from ptdiag.config import resolve_config
     from ptdiag.report.gate import parse_fail_on
 
     gate_kinds = parse_fail_on(fail_on) if fail_on else set()
-    flags = dict(
-        train=str(train), shift=str(shift), out=str(out) if out else None, name=name, budget=budget, format=fmt,
-        train_split=train_split, shift_split=shift_split, image_column=image_column, label_column=label_column, label_map=label_map,
-        model=tuple(model) if model else None, weights=tuple(weights) if weights else None,
-        strategies=_words(strategies), image_size=image_size, max_reference=max_reference, max_shift=max_shift,
-        val_fraction=val_fraction, test_fraction=test_fraction,
-        baseline_fractions=_floats(baseline_fractions, "--baseline-fractions"),
-        baseline_seeds=_ints(baseline_seeds, "--baseline-seeds"), baseline_epochs=baseline_epochs,
-        baseline_eval_epochs=_ints(baseline_eval_epochs, "--baseline-eval-epochs"),
-        executor=executor, ray_address=ray_address,
-        scratch_same_arch=scratch_same_arch, ft_epochs=ft_epochs, ft_lrs=_floats(ft_lrs, "--ft-lrs"),
-        ft_seeds=ft_seeds, ft_from_block=ft_from_block, batch_size=batch_size, epsilon=epsilon, folds=folds, scale=scale, bootstrap=bootstrap,
-        material_points=material_points, material_share=material_share, min_r2=min_r2, seed=seed, device=device, strict=strict, min_per_class=min_per_class, cache_dir=cache_dir,
-        save_checkpoints=save_checkpoints, remedies=remedies, fail_on=tuple(sorted(gate_kinds)) or None,
-    )
+    flags = settings_from_flags(given | {"format": fmt, "fail_on": ",".join(sorted(gate_kinds)) or None})
     config = resolve_config(flags, config_file)
     check_output_folder(config.out, "--out")
     if dry_run:
