@@ -366,3 +366,16 @@ def test_a_closed_pipe_ends_quietly_with_its_documented_code(tmp_path, run_dir):
     status = subprocess.run(["bash", "-c", f"set -o pipefail; {sys.executable} -m ptdiag report {run_dir} | head -1;"
                              " echo ${PIPESTATUS[0]}"], capture_output=True, text=True, timeout=120)
     assert status.stdout.strip().splitlines()[-1] in ("0", str(EXIT_BROKEN_PIPE))
+
+
+def test_a_flat_folder_of_images_says_it_needs_class_folders(tmp_path):
+    make_image_folder(tmp_path / "ref", {"a": 12, "b": 12}, seed=1)
+    flat = tmp_path / "new-site"
+    flat.mkdir()
+    for path in sorted((tmp_path / "ref" / "a").iterdir())[:5]:
+        (flat / path.name).write_bytes(path.read_bytes())
+    (flat / "notes.txt").write_text("x")
+    proc = _ptdiag("analyze", "--train", str(tmp_path / "ref"), "--shift", str(flat), "--dry-run")
+    assert proc.returncode == EXIT_DATA and "Traceback" not in proc.stderr
+    assert "has no class folders: its 5 images sit directly in" in " ".join(proc.stderr.split())
+    assert "non-image" not in proc.stderr or "1 non-image" in proc.stderr

@@ -112,7 +112,8 @@ def _discover_folder(root: Path, role: str) -> Listing:
     stray = [e.name for e in entries if not _is_hidden(e.name) and not e.is_dir()]
     if stray:
         n_img = sum(Path(n).suffix.lower() in IMAGE_EXTENSIONS for n in stray)
-        listing.n_non_image += len(stray)
+        listing.n_non_image += len(stray) - n_img
+        listing.n_root_images = n_img
         listing.findings.append(
             Finding(
                 "warning" if n_img else "info",

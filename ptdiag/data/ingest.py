@@ -162,9 +162,9 @@ def listing_findings(lst: Listing) -> list[Finding]:
     if lst.n_non_image:
         examples = lst.non_image_examples
         named = f", e.g. {', '.join(examples)}" if examples else ""
-        where = examples[0].split(" (row ")[0] if examples else str(lst.source)
+        first = examples[0].split(" (row ")[0] if examples else str(lst.source)
         out.append(
-            Finding("info", "non-image-files", f"{lst.role}: ignored {lst.n_non_image} non-image file(s){named}", where)
+            Finding("info", "non-image-files", f"{lst.role}: ignored {lst.n_non_image} non-image file(s){named}", first)
         )
     for name in lst.empty_classes:
         out.append(
@@ -175,7 +175,13 @@ def listing_findings(lst: Listing) -> list[Finding]:
                 str(lst.root / name),
             )
         )
-    if not lst.paths:
+    if not lst.paths and lst.n_root_images:
+        out.append(Finding("error", "no-class-folders",
+                           f"{where} has no class folders: its {lst.n_root_images} images sit directly in {lst.root}. "
+                           f"Put them in one sub-folder per class ({lst.root}/<class>/...), or give a CSV manifest "
+                           "with columns path,label; ptdiag measures accuracy on both sets, so both need labels",
+                           str(lst.source)))
+    elif not lst.paths:
         hint = f" ({lst.n_non_image} non-image files ignored)" if lst.n_non_image else ""
         out.append(Finding("error", "empty-set", f"{where} has no images{hint}", str(lst.source)))
     return out

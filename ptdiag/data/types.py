@@ -49,6 +49,7 @@ class Listing:
     n_non_image: int = 0
     empty_classes: list[str] = field(default_factory=list)
     non_image_examples: list[str] = field(default_factory=list)  # the first few non-image files, for findings
+    n_root_images: int = 0  # images directly in an ImageFolder's root, outside any class folder
     findings: list[Finding] = field(default_factory=list)
 
     def classes(self) -> list[str]:
