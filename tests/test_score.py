@@ -190,3 +190,20 @@ def test_statistics_modules_do_not_import_torch():
             "ptdiag.stats.verdict, ptdiag.stats.score, ptdiag.stats.er_table, ptdiag.stats.intervals; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_matched_er_out_reports_its_effective_sample_size_and_is_suppressed_below_ten_percent():
+    import numpy as np
+    from sim_verdict import SCENARIOS, draw
+
+    evals, support = draw(SCENARIOS["extrapolation"], np.random.default_rng(0))
+    out = score(evals, support, StatsConfig(bootstrap=50)).to_dict()
+    ess = out["pretrained"][0]["er_out_matched_ess"]
+    assert 0 < ess <= 1
+    assert (out["pretrained"][0]["er_out_matched"] is None) == (ess < 0.10)
+    flat, flat_support = draw(SCENARIOS["extrapolation-flat"], np.random.default_rng(0))
+    flat_out = score(flat, flat_support, StatsConfig(bootstrap=50)).to_dict()
+    row = flat_out["pretrained"][0]
+    assert row["er_out_matched_ess"] < 0.10  # a flat family concentrates the weights (1.7 % here, 2 % in the review)
+    assert row["er_out_matched"] is None
+    assert any("difficulty-matched ER_out not reported" in w for w in flat_out["warnings"])

@@ -167,6 +167,7 @@ def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsCon
     rows = [sections.candidate_row(groups[i], reps, quantities[i], bands[i], i, groups[i].name in admissible,
                                    primary, fits, support, config) for i in cands]
     warnings = [c.message for c in checks if c.status in ("WARN", "FAIL")]
+    warnings += _matched_ess(design, rows)
     warnings += [f"{r['name']}: reference accuracy {100 * r['ref_acc']:.1f}% is {r['extrapolation_distance']:.2f} "
                  f"{config.scale} units outside the baselines' range: the line is extrapolated there"
                  for r in rows if r["extrapolated"]]
@@ -263,6 +264,29 @@ def _split_args(support: SupportSplit | None) -> dict[str, Any]:
     if support is None:
         return {}
     return {"n_in": support.n_in, "n_out": support.n_out, "pi_in": support.pi_in, "pi_out": support.pi_out}
+
+
+# Below this effective sample size (share of the out-of-support images) the §4.7 difficulty-matched ER_out rests on
+# a handful of heavily weighted images and is not reported.
+MIN_MATCHED_ESS = 0.10
+
+
+def _matched_ess(design: Design, rows: list[dict[str, Any]]) -> list[str]:
+    """Report the difficulty weights' effective sample size on each row; suppress the matched ER_out below the
+    minimum (returns the warning that says so)."""
+    if design.matched is None or design.masks is None:
+        return []
+    weights, n_out = design.matched[0], int((~design.masks[0]).sum())
+    total = float(weights.sum())
+    ess = total**2 / float((weights**2).sum()) / max(n_out, 1) if total > 0 else 0.0
+    for row in rows:
+        row["er_out_matched_ess"] = ess
+        if ess < MIN_MATCHED_ESS:
+            row["er_out_matched"] = None
+    if ess >= MIN_MATCHED_ESS:
+        return []
+    return [f"difficulty-matched ER_out not reported: its weights rest on {100 * ess:.0f} % of the out-of-support "
+            f"images (effective sample size; at least {100 * MIN_MATCHED_ESS:.0f} % needed)"]
 
 
 # --- the recipes ---------------------------------------------------------------------------------------------
