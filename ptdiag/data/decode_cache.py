@@ -260,8 +260,22 @@ class _Index:
         return {digest: self.meta[digest] for digest in self.rows.get(size, {})}
 
 
+# Chunks found sound in this process, by (path, size, mtime): a chunk is written once and never changed, so a later
+# index of the same cache (workers, status, load) only stats it instead of reading its header again.
+_SOUND: set[tuple[str, int, int]] = set()
+
+
 def chunk_problem(array_file: Path, n_rows: int, size: int) -> str | None:
     """Why a chunk's array cannot be trusted (None when it can): missing, bad header, wrong shape or truncated."""
+    try:
+        stat = array_file.stat()
+    except FileNotFoundError:
+        return "its array file is missing"
+    except OSError as exc:
+        return f"unreadable ({exc})"
+    key = (str(array_file), stat.st_size, stat.st_mtime_ns)
+    if key in _SOUND:
+        return None
     try:
         with open(array_file, "rb") as fh:
             version = np.lib.format.read_magic(fh)
@@ -269,7 +283,6 @@ def chunk_problem(array_file: Path, n_rows: int, size: int) -> str | None:
                            else np.lib.format.read_array_header_2_0)
             shape, fortran, dtype = read_header(fh)
             header_end = fh.tell()
-        actual = array_file.stat().st_size
     except FileNotFoundError:
         return "its array file is missing"
     except (OSError, ValueError, SyntaxError) as exc:
@@ -277,8 +290,9 @@ def chunk_problem(array_file: Path, n_rows: int, size: int) -> str | None:
     if dtype != np.uint8 or fortran or tuple(shape) != (n_rows, size, size, 3):
         return f"shape {tuple(shape)} {dtype} does not match its index ({n_rows} rows of {size}x{size}x3 uint8)"
     expected = header_end + n_rows * size * size * 3
-    if actual != expected:
-        return f"{actual:,} bytes where its header needs {expected:,} (truncated or damaged)"
+    if stat.st_size != expected:
+        return f"{stat.st_size:,} bytes where its header needs {expected:,} (truncated or damaged)"
+    _SOUND.add(key)
     return None
 
 
