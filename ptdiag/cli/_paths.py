@@ -34,8 +34,7 @@ def check_output_file(path: str | Path | None, flag: str) -> None:
     path = Path(path).expanduser()
     if path.is_dir():
         raise UsageError(f"{flag} {path}: is a folder; give a file name inside it")
-    parent = path.parent if path.parent.exists() else _nearest_existing(path.parent)
-    _check_writable_folder(parent, flag, path)
+    _check_writable_folder(_nearest_existing(path.parent), flag, path)
 
 
 def check_output_folder(path: str | Path | None, flag: str) -> None:

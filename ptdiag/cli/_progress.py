@@ -32,7 +32,10 @@ class RichProgress:
     def __call__(self, event: str, payload: Any) -> None:
         if event == "stage":
             name, total = payload  # (stage name, number of jobs or None)
-            log.info("stage %s (%s jobs)", name, total) if total is not None else log.info("stage %s", name)
+            if total is None:
+                log.info("stage %s", name)
+            else:
+                log.info("stage %s (%s jobs)", name, total)
             if self.stage_task is not None:
                 self.bar.update(self.stage_task, visible=total is not None or False)
             self.stage_task = self.bar.add_task(name, total=total) if total else None

@@ -17,15 +17,17 @@ from ptdiag import __version__
 from ptdiag.errors import EXIT_BROKEN_PIPE, EXIT_CODES_HELP, EXIT_INTERRUPTED, PtdiagError
 
 
-def _exit_on_broken_pipe(console: Console) -> None:
-    """Rich's hook for a closed stdout (`ptdiag report | head -2`): stop quietly with exit 141, not 1 (which means
-    "gate failed" here)."""
-    console.quiet = True
+def _stop_on_closed_pipe(console: Console | None = None) -> None:
+    """The reader of stdout stopped reading (`ptdiag report | head -2`): stop quietly with exit 141, not 1 (which
+    means "gate failed" here), and point stdout at /dev/null so the interpreter's last flush cannot fail again.
+    Rich calls it as its documented `on_broken_pipe` hook; `handle_errors` for plain prints."""
+    if console is not None:
+        console.quiet = True
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     raise SystemExit(EXIT_BROKEN_PIPE)
 
 
-Console.on_broken_pipe = _exit_on_broken_pipe  # Rich documents overriding this method; CLI processes only
+Console.on_broken_pipe = _stop_on_closed_pipe  # CLI processes only
 err_console = Console(stderr=True, highlight=False)
 
 app = typer.Typer(
@@ -87,10 +89,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]: finished jobs are kept; rerun the same command to resume.")
             raise typer.Exit(code=EXIT_INTERRUPTED) from None
-        except BrokenPipeError:  # also from a command that ends with typer.Exit (check, analyze --fail-on)
-            # The reader of stdout stopped reading (`ptdiag report | head -2`): no traceback, no flush error at exit.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(code=EXIT_BROKEN_PIPE) from None
+        except BrokenPipeError:  # plain prints; Rich's writes go through its hook
+            _stop_on_closed_pipe()
         except MemoryError:
             err_console.print("[bold red]error:[/] out of memory; lower --batch-size, --image-size or --max-reference.")
             raise typer.Exit(code=5) from None
