@@ -16,10 +16,10 @@ def iv(mid, half=0.005):
     return Interval(mid - half, mid, mid + half)
 
 
-def cand(name="pt/ft", strategy="ft", decided=True, **q):
+def cand(name="pt/ft", strategy="ft", **q):
     """Quantities in accuracy units; a material-by-default setting is built by the caller."""
     return CandidateEvidence(name, strategy, 0.9, 0.9, {k: v for k, v in q.items()},
-                             {"shift": True, "in_support": True, "out_of_support": True}, decided)
+                             {"shift": True, "in_support": True, "out_of_support": True})
 
 
 def inputs(recipe, gap=iv(0.10), stability=0.99, candidates=None, **kw):
@@ -63,7 +63,7 @@ def test_negative_shift_with_a_flat_line_is_pretraining_helps_high():
 def test_both_and_the_prediction_band():
     both = dict(NEGATIVE, bias=iv(0.05), remaining_bias=iv(0.05))
     assert decide(inputs(cand(**both)), CFG).kind == "both"
-    inside = CandidateEvidence("pt", "ft", 0.9, 0.9, NEGATIVE, {"out_of_support": False}, True)
+    inside = CandidateEvidence("pt", "ft", 0.9, 0.9, NEGATIVE, {"out_of_support": False})
     verdict = decide(inputs(inside), CFG)  # within the baselines' scatter: the recovery is not credited
     assert verdict.kind == "inconclusive" and any(c.name == "extrapolation-recovery" for c in verdict.checks)
 
@@ -243,7 +243,7 @@ def test_a_low_accuracy_recipe_cannot_carry_the_claim():
     best = cand("pt/lp", "lp", **dict(TINT, extrapolation=iv(0.3, 0.02), recovered_extrapolation=iv(0.0, 0.01),
                                       acc_out_of_support=iv(0.5)))
     low = CandidateEvidence("pt/ft", "ft", 0.6, 0.6, dict(NEGATIVE, acc_out_of_support=iv(0.4)),
-                            {"out_of_support": True}, True)
+                            {"out_of_support": True})
     verdict = decide(inputs(best, candidates=[best, low], gap=iv(0.3, 0.03)), CFG)
     assert verdict.kind == "inconclusive" and verdict.helping is None
     assert any("cannot carry the claim" in r for r in verdict.reasons)
@@ -251,11 +251,11 @@ def test_a_low_accuracy_recipe_cannot_carry_the_claim():
 
 def test_no_shift_needs_the_gap_at_the_recipes_too_and_reports_its_margin():
     pooled = Interval(-0.01, 0.002, 0.012)
-    at_recipe = CandidateEvidence("pt/ft", "ft", 0.9, 0.9, dict(TINT, gap=iv(0.06, 0.02)), {}, True,
+    at_recipe = CandidateEvidence("pt/ft", "ft", 0.9, 0.9, dict(TINT, gap=iv(0.06, 0.02)), {},
                                   {"gap_tost": iv(0.06, 0.02)})
     verdict = decide(inputs(at_recipe, gap=pooled), CFG)
     assert verdict.kind == "inconclusive" and any(c.name == "gap-at-recipes" for c in verdict.checks)
-    flat = CandidateEvidence("pt/ft", "ft", 0.9, 0.9, dict(TINT, gap=iv(0.0, 0.013)), {}, True,
+    flat = CandidateEvidence("pt/ft", "ft", 0.9, 0.9, dict(TINT, gap=iv(0.0, 0.013)), {},
                              {"gap_tost": iv(0.0, 0.013)})
     verdict = decide(inputs(flat, gap=pooled), CFG)
     assert verdict.kind == "no-shift" and verdict.equivalence_margin == pytest.approx(0.013)

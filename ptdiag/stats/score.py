@@ -304,7 +304,7 @@ def _evidence(group: Group, q: dict[str, Interval | None], band: dict[str, dict[
     ref = q["ref"].mid if q.get("ref") else float(group.ref.mean())
     selection = float(group.meta.get("val_acc", ref))
     return CandidateEvidence(group.name, str(group.meta.get("strategy", "")), ref, selection, q,
-                             {s: b["beyond"] for s, b in band.items()}, True, adjusted)
+                             {s: b["beyond"] for s, b in band.items()}, adjusted)
 
 
 def _stability(reps: Replicates, cands: list[int], inputs: VerdictInputs, kind: str, vcfg: VerdictConfig) -> float:

@@ -21,7 +21,6 @@ class CandidateEvidence:
         adjusted: intervals at other levels: the recoveries (recovered_*) at the multiplicity-corrected level, and
             ``gap_tost``, the line's gap at the recipe's reference accuracy at the equivalence (TOST) level; empty:
             use `quantities`.
-        decided: admissible for the recovery claim (set by `decide`; callers leave it True).
     """
 
     name: str
@@ -30,7 +29,6 @@ class CandidateEvidence:
     selection_acc: float
     quantities: Mapping[str, Interval | None]
     beyond_band: Mapping[str, bool] = field(default_factory=dict)
-    decided: bool = True
     adjusted: Mapping[str, Interval | None] = field(default_factory=dict)
 
 
