@@ -140,12 +140,17 @@ def verdict_numbers(verdict: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def share_interval(value: dict[str, float] | None, unquotable: str = DASH) -> str:
+    """A share of a gap recovered, '78% [64, 90]', or ``unquotable`` when it is missing or means nothing."""
+    if not share_is_quotable(value):
+        return unquotable
+    return f"{100 * value['mid']:.0f}% [{100 * value['lower']:.0f}, {100 * value['upper']:.0f}]"
+
+
 def effect_text(effect: dict[str, Any], unit: str = "points") -> str:
     """'+3.1 [+0.4, +5.9] points' or '30% [0, 60]'."""
     if unit == "share":
-        if not share_is_quotable(effect):
-            return "not quotable (the gap it divides by is too small or too uncertain)"
-        return f"{100 * effect['mid']:.0f}% [{100 * effect['lower']:.0f}, {100 * effect['upper']:.0f}]"
+        return share_interval(effect, "not quotable (the gap it divides by is too small or too uncertain)")
     return f"{100 * effect['mid']:+.1f} [{100 * effect['lower']:+.1f}, {100 * effect['upper']:+.1f}] points"
 
 

@@ -9,9 +9,8 @@ from typing import Any
 
 from rich.text import Text
 
-from ptdiag.report._format import DASH, interval, pct
+from ptdiag.report._format import DASH, interval, pct, share_interval
 from ptdiag.report._tables import WholeTable
-from ptdiag.schema import share_is_quotable
 
 METHODS = {"last-layer": "last-layer retraining", "reweight": "reweighting (x, y)"}
 COMPONENTS = (("gap", "gap"), ("bias", "bias"), ("extrapolation", "extrap."))
@@ -35,12 +34,7 @@ def what(row: dict[str, Any]) -> str:
 
 def recovered(row: dict[str, Any]) -> dict[str, str]:
     """Share of each gap component recovered, as '78% [64, 90]', or a dash when unmeasured or not quotable."""
-    out = {}
-    for key, _ in COMPONENTS:
-        value = (row.get("recovered") or {}).get(key)
-        out[key] = DASH if not share_is_quotable(value) else (f"{100 * value['mid']:.0f}% [{100 * value['lower']:.0f}, "
-                                               f"{100 * value['upper']:.0f}]")
-    return out
+    return {key: share_interval((row.get("recovered") or {}).get(key)) for key, _ in COMPONENTS}
 
 
 def terminal_table(results: dict[str, Any], compact: bool = False) -> WholeTable | Text:

@@ -51,7 +51,7 @@ def render_terminal(results: dict[str, Any], console: Console, source: str | Non
         ("Effective robustness of pre-trained models (accuracy points, 95 % interval)", er_table(results)),
         ("Support split (in-support vs out-of-support shifted images)", support_table(results)),
         ("Gap decomposition (accuracy points)", decomposition_table(results)),
-        *([("Measured remedies (held-out; ER in points; share of each baseline gap component recovered)",
+        *([("Measured remedies (held-out; ER in points; share of each gap part recovered)",
             remedies_view.terminal_table(results))] if "remedies" in results else []),
         ("Warnings", warnings_text(results)),
         ("Run", run_text(results)),
@@ -112,14 +112,9 @@ def verdict_panel(results: dict[str, Any], source: str | None = None) -> Panel:
     checks = verdict.get("checks") or []
     if checks:
         parts.append(Text("\nChecks:", style="bold"))
-        grid = Table.grid(padding=(0, 1))  # wrapped messages stay indented under their text
-        grid.add_column(justify="left", no_wrap=True)
-        grid.add_column(ratio=1)
-        for check in checks:
-            status = str(check.get("status", ""))
-            grid.add_row(Text(f"  {status}", style=STATUS_STYLES.get(status, "")),
-                         Text(f"{check.get('name', '')}: {check.get('message', '')}"))
-        parts.append(grid)
+        parts.append(_hanging([(Text(f"  {c.get('status', '')}", style=STATUS_STYLES.get(str(c.get("status")), "")),
+                                Text(f"{c.get('name', '')}: {c.get('message', '')}")) for c in checks],
+                              marker_justify="left"))
     title = "ptdiag verdict" + (f" · {source}" if source else "")
     return Panel(Group(*parts), title=Text(title), title_align="left", border_style=style, box=box.ROUNDED)
 
@@ -282,11 +277,16 @@ def run_text(results: dict[str, Any]) -> RenderableType:
 
 def _bullets(items: list[str], style: str = "") -> Table:
     """A bulleted list whose wrapped lines stay indented under their text."""
+    return _hanging([(Text("  •", style=style), Text(str(item), style=style)) for item in items])
+
+
+def _hanging(rows: list[tuple[Text, Text]], marker_justify: str = "right") -> Table:
+    """Marker and text side by side; wrapped lines of the text stay indented under it."""
     grid = Table.grid(padding=(0, 1))
-    grid.add_column(width=3, justify="right")
+    grid.add_column(justify=marker_justify, no_wrap=True)  # type: ignore[arg-type]
     grid.add_column(ratio=1)
-    for item in items:
-        grid.add_row(Text("•", style=style), Text(str(item), style=style))
+    for marker, text in rows:
+        grid.add_row(marker, text)
     return grid
 
 
