@@ -14,7 +14,6 @@ Usage: ``python benchmarks/bench_decode_cache.py [--n 3000] [--size 64] [--data 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,9 +24,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from ptdiag.data.decode_cache import DecodeCache, default_workers, scan_files  # noqa: E402
+from ptdiag.data.decode_cache import DecodeCache, default_workers, scan_files
 
 
 def make_images(root: Path, n: int, n_classes: int = 10, seed: int = 0) -> None:

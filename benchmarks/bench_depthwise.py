@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from unittest import mock
 
-from bench_demo import ISA_ENV, interleaved
+from _harness import ISA_ENV, interleaved
 
 
 def compare(name: str, run: Callable[[], object], repeats: int) -> None:
@@ -32,7 +32,7 @@ def compare(name: str, run: Callable[[], object], repeats: int) -> None:
 def measure(repeats: int) -> None:
     import numpy as np
     import torch
-    from bench_demo import train_step_seconds
+    from _harness import train_step_seconds
     from torch import nn
 
     from ptdiag.engine.depthwise import tiny_depthwise

@@ -17,7 +17,7 @@ from unittest import mock
 
 import numpy as np
 import torch
-from bench_demo import interleaved, train_step_seconds
+from _harness import interleaved, train_step_seconds
 
 from ptdiag.engine import folding
 from ptdiag.engine.models import BackboneSpec, create_baseline, create_pretrained, normalization

@@ -26,8 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
 GIB = 1024**3
 SETS = {"subset": (8000, 2000), "full": (60000, 10000)}
 

@@ -18,8 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
 SECTIONS = ("baselines", "pretrained", "fit", "decomposition", "verdict", "data")
 
 

@@ -1,4 +1,4 @@
-"""Tiny generated image datasets for tests (importable by every test module: ``from tests._imagegen import ...``).
+"""Tiny generated image datasets for tests (importable by every test module: ``from _imagegen import ...``).
 
 Images are small, distinct per (class, index, seed) so content hashes never collide by accident, and cheap to
 write (a few ms for dozens).

@@ -7,9 +7,8 @@ import json
 import tarfile
 from pathlib import Path
 
+from _imagegen import image_array
 from PIL import Image
-
-from tests._imagegen import image_array
 
 
 def encoded_images(counts: dict[str, int], *, seed: int = 0, size=(24, 20)) -> list[tuple[str, int, bytes]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from _imagegen import make_image_folder
+from _tables import make_parquet_dataset, make_saved_dataset, make_shards
 from typer.testing import CliRunner
 
 from ptdiag.cli import app
@@ -13,8 +15,6 @@ from ptdiag.data.discovery import detect_format, discover
 from ptdiag.data.ingest import scan_pair
 from ptdiag.data.sources import TableRow, TarMember
 from ptdiag.errors import EXIT_DATA, EXIT_OK, DataError
-from tests._imagegen import make_image_folder
-from tests._tables import make_parquet_dataset, make_saved_dataset, make_shards
 
 pytest.importorskip("datasets")
 
@@ -126,8 +126,7 @@ def test_label_column_override_reads_a_json_field(tmp_path):
 
 def test_dataset_dict_split_and_column_overrides(tmp_path, sources):
     import datasets
-
-    from tests._tables import hf_dataset
+    from _tables import hf_dataset
 
     datasets.DatasetDict(train=hf_dataset(COUNTS, seed=1), test=hf_dataset(SHIFT, seed=2)).save_to_disk(
         str(tmp_path / "dd")
@@ -177,8 +176,9 @@ def test_webdataset_library_groups_samples_the_same_way(sources):
 @pytest.mark.slow  # a few minutes on 2 cores: a whole (tiny) analysis
 def test_analyze_on_a_hf_dataset_and_shards_counts_like_the_image_folder(tmp_path):
     import tests.test_analyze as ta
+    from _tables import folder_to_saved_dataset, folder_to_shards
+
     from ptdiag.scenarios import get_scenario
-    from tests._tables import folder_to_saved_dataset, folder_to_shards
 
     data = get_scenario("toy").generate(tmp_path / "toy", n_reference=160, n_shift=96, seed=0)
     train = folder_to_saved_dataset(data.reference_dir, tmp_path / "train-hf")
@@ -238,8 +238,7 @@ def test_cli_works_without_the_extras(tmp_path, sources):
 
 def test_hf_integer_labels_without_names_and_plain_columns(tmp_path):
     import datasets
-
-    from tests._tables import encoded_images
+    from _tables import encoded_images
 
     items = encoded_images({"a": 12, "b": 11})
     plain = datasets.Dataset.from_dict({"img": [data for _, _, data in items],  # raw bytes, no Image feature

@@ -6,7 +6,8 @@ baselines, features, probe and support split are computed once and shared. Print
 ER_out with intervals, the verdict, and the fine-tuning seconds; and whether each variant's intervals overlap the
 end-to-end ones.
 
-    python benchmarks/compare_ft_recipes.py --out /tmp/ptdiag-recipes [--variants 0,3,5,6] [SCENARIO[:k=v] ...]
+    python benchmarks/validation/compare_ft_recipes.py --out /tmp/ptdiag-recipes [--variants 0,3,5,6] \
+        [SCENARIO[:k=v] ...]
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ prints, next to pre-training alone (the verdict's primary candidate): every reme
 out-of-support accuracy, ER, the share of each gap component it recovers, reweighting's effective sample size or
 why it does not apply, and the label-budget curves.
 
-    .venv/bin/python benchmarks/run_remedies_validation.py --out /tmp/ptdiag-remedies [tint-bias:p=0.5 unseen-tint \
+    .venv/bin/python benchmarks/validation/run_remedies_validation.py --out /tmp/ptdiag-remedies \
+        [tint-bias:p=0.5 unseen-tint \
         invert] [-- extra analyze flags]
 """
 

@@ -144,7 +144,7 @@ window.addEventListener("load", () => {
 
 @pytest.mark.parametrize("width", [1400, 800])
 def test_remedies_table_fits_the_window_without_sideways_scrolling(tmp_path, width):
-    from test_remedies_report import _results
+    from _reporting import remedy_results as _results
 
     page = write_html(_results(name="tf_efficientnet_lite0/lpft-with-a-long-name"), tmp_path / "report.html")
     measured = tmp_path / "measured.html"  # a test copy with a measuring script; the report itself has none

@@ -1,9 +1,9 @@
 """User strings that look like rich markup (`[/x]`, `[bold]`) print literally and never crash a command."""
 
+from _imagegen import make_image_folder
 from typer.testing import CliRunner
 
 from ptdiag.cli import app
-from tests._imagegen import make_image_folder
 
 runner = CliRunner()
 

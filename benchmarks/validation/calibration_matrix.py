@@ -1,16 +1,13 @@
 """Print the simulator's confusion matrix (verdict kinds per scenario family) and the interval coverage.
 
-    .venv/bin/python benchmarks/calibration_matrix.py [DRAWS] [BOOTSTRAP]
+    .venv/bin/python benchmarks/validation/calibration_matrix.py [DRAWS] [BOOTSTRAP]
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from sim_verdict import SCENARIOS, run  # noqa: E402
+from ptdiag.stats.simulate import SCENARIOS, run
 
 
 def main(draws: int = 40, bootstrap: int = 300) -> None:

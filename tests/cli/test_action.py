@@ -17,7 +17,7 @@ import pytest
 import yaml
 from _reporting import fixture
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXPR = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
 
 

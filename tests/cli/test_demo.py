@@ -10,7 +10,7 @@ from ptdiag.report.demo_view import demo_table
 from ptdiag.scenarios.demo import DEMO_SCENARIOS, run_demo
 from ptdiag.scenarios.sources import fashion_mnist_available
 
-FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "results_basic.json").read_text())
+FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "results_basic.json").read_text())
 
 
 @pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST not installed (apt-get install "

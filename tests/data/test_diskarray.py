@@ -8,11 +8,11 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from _imagegen import make_image_folder
 
 from ptdiag.data.decode_cache import DecodeCache, scan_files
 from ptdiag.data.diskarray import DiskImages, write_npy
 from ptdiag.errors import ResourceError
-from tests._imagegen import make_image_folder
 
 
 @pytest.fixture()

@@ -8,6 +8,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
+from _imagegen import make_image_folder
 from _reporting import fixture, write_run
 from rich.console import Console
 from typer.testing import CliRunner
@@ -16,7 +17,6 @@ from ptdiag.cli import app
 from ptdiag.data.inspection import inspect_pair
 from ptdiag.report.ci import summary_lines
 from ptdiag.report.inspect_view import render_report
-from tests._imagegen import make_image_folder
 
 runner = CliRunner()
 # The elements and attributes of the common JUnit XML schema (Jenkins/Ant junit-10.xsd, the subset GitLab,

@@ -17,7 +17,7 @@ from ptdiag.schema import validate_results
 from ptdiag.stats.score import ModelEval, StatsConfig, score
 from ptdiag.stats.support import SupportSplit, estimate_support
 
-FIXTURE = Path(__file__).parent / "fixtures" / "results_basic.json"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "results_basic.json"
 N_REF, N_IN, N_OUT = 1500, 700, 300
 
 
@@ -194,7 +194,8 @@ def test_statistics_modules_do_not_import_torch():
 
 def test_matched_er_out_reports_its_effective_sample_size_and_is_suppressed_below_ten_percent():
     import numpy as np
-    from sim_verdict import SCENARIOS, draw
+
+    from ptdiag.stats.simulate import SCENARIOS, draw
 
     evals, support = draw(SCENARIOS["extrapolation"], np.random.default_rng(0))
     out = score(evals, support, StatsConfig(bootstrap=50)).to_dict()

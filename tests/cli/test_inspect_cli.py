@@ -9,12 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
-from typer.testing import CliRunner
-
-from ptdiag.cli import app
-from ptdiag.errors import EXIT_DATA, EXIT_OK, EXIT_USAGE
-from tests._imagegen import (
+from _imagegen import (
     image_array,
     make_image_folder,
     make_pair,
@@ -24,6 +19,11 @@ from tests._imagegen import (
     write_image,
     write_manifest,
 )
+from PIL import Image
+from typer.testing import CliRunner
+
+from ptdiag.cli import app
+from ptdiag.errors import EXIT_DATA, EXIT_OK, EXIT_USAGE
 
 runner = CliRunner(env={"COLUMNS": "250"})  # wide enough that no asserted message wraps
 
@@ -255,7 +255,7 @@ def test_python_dash_m_inspect_subprocess(tmp_path):
     train, shift = make_pair(tmp_path)
     (shift / "cat" / "stray.png").write_bytes((train / "cat" / "img_0000.png").read_bytes())
     env = {**os.environ, "PTDIAG_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "160"}
-    cwd = Path(__file__).resolve().parents[1]
+    cwd = Path(__file__).resolve().parents[2]
     ok = subprocess.run(
         [sys.executable, "-m", "ptdiag", "inspect", "--train", str(train), "--shift", str(shift)],
         capture_output=True,

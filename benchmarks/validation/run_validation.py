@@ -1,6 +1,6 @@
 """Run known-answer scenarios through `ptdiag analyze` and print one summary row each (for docs/VALIDATION.md).
 
-    python benchmarks/run_validation.py --out /tmp/ptdiag-validation tint-bias:p=0.5 label-shift no-shift \
+    python benchmarks/validation/run_validation.py --out /tmp/ptdiag-validation tint-bias:p=0.5 label-shift no-shift \
         vflip:n_reference=3000,n_shift=1000 [-- extra analyze flags]
 
 Each argument is SCENARIO[:key=value,...]; sizes default to 4,000 reference / 2,000 shifted images.

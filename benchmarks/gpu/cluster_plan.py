@@ -8,7 +8,7 @@ run's job records (``--from-run RUN``: its ``jobs/*.json`` seconds divided by th
 defaults below, which are assumptions for one A100-class GPU with AMP, not measurements. Jobs are list-scheduled
 (longest remaining path first) on G identical GPUs; the CPU-only jobs (probe, support) do not hold a GPU.
 ``--from-run RUN --as-run`` schedules that run's own jobs with their measured seconds instead.
-Usage: ``python benchmarks/cluster_plan.py [--budget full] [--images 1281167] [--shift 50000] [--from-run RUN
+Usage: ``python benchmarks/gpu/cluster_plan.py [--budget full] [--images 1281167] [--shift 50000] [--from-run RUN
 [--as-run]] [--parallel-strategies]``.
 """
 
@@ -17,13 +17,10 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from ptdiag.config import BUDGETS, AnalyzeConfig  # noqa: E402
+from ptdiag.config import BUDGETS, AnalyzeConfig
 
 # Images per second at 224 px on one GPU (assumed, see the docstring): training and inference.
 # A CPU job (probe, support) takes `cpu_job_s` per 1.28 M reference images, linearly.

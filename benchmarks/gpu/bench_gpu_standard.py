@@ -5,7 +5,7 @@ images; the whole train split is 60,000), runs `ptdiag analyze --budget standard
 time, the per-stage times, the GPU's peak memory and the dry-run estimate beside it. Without CUDA it says so and
 exits 0 (nothing to measure).
 
-    python benchmarks/bench_gpu_standard.py [--n-reference 20000] [--n-shift 10000] [--out DIR]
+    python benchmarks/gpu/bench_gpu_standard.py [--n-reference 20000] [--n-shift 10000] [--out DIR]
 
 Fashion-MNIST comes from Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist) or from
 `--cache-dir DIR` holding FashionMNIST/raw/ (ptdiag's dataset cache; copy it next to the checkout for an offline

@@ -8,12 +8,12 @@ import shutil
 
 import numpy as np
 import pytest
+from _imagegen import image_array, make_image_folder, png_bomb_header, truncated_jpeg, write_image
 from PIL import Image
 
 from ptdiag.data import decode_cache
 from ptdiag.data.decode_cache import DecodeCache, decode_file, default_cache_dir, scan_files, to_rgb
 from ptdiag.errors import DataError
-from tests._imagegen import image_array, make_image_folder, png_bomb_header, truncated_jpeg, write_image
 
 
 def _roundtrip(image: Image.Image, fmt: str = "PNG", **kwargs) -> io.BytesIO:

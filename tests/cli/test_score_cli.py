@@ -9,10 +9,10 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
-from sim_verdict import SCENARIOS, draw
 from typer.testing import CliRunner
 
 from ptdiag.cli import app
+from ptdiag.stats.simulate import SCENARIOS, draw
 
 runner = CliRunner()
 

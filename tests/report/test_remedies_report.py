@@ -5,44 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _reporting import HOSTILE, console_text, fixed_console, fixture, write_run
+from _reporting import remedy_results as _results
 from typer.testing import CliRunner
 
 from ptdiag.cli import app
 from ptdiag.config import resolve_config
 from ptdiag.engine.remedy_stage import _skip_reason, remedy_specs
 from ptdiag.errors import ResultsError
-from ptdiag.remedies.summary import remedy_row
 from ptdiag.report.gate import run_gate
 from ptdiag.report.html import render_html
 from ptdiag.report.markdown import render_markdown
 from ptdiag.report.terminal import render_summary, render_terminal
 from ptdiag.schema import validate_results
-
-
-def _interval(mid: float, half: float = 0.1) -> dict[str, float]:
-    return {"lower": mid - half, "mid": mid, "upper": mid + half}
-
-
-def _rows(name: str = "lite0/last-layer", gap: float | None = 0.78) -> list[dict]:
-    dfr = dict(name=name, method="last-layer", data="labelled-shift", variant="shift-only", base=name.split("/")[0],
-               base_kind="pretrained", held_out=True, applicable=True, note="2-fold cross-fitted",
-               n_shift_labelled=200)
-    acc = {"ref_acc": 0.9, "shift_acc": 0.8, "in_acc": 0.82, "out_acc": 0.7}
-    scored = {"er": _interval(0.05), "er_in": _interval(0.06), "er_out": None,
-              "recovered": {"gap": _interval(gap) if gap is not None else None, "bias": _interval(0.7),
-                            "extrapolation": None}}
-    budget = [{"n_per_class": 5, "shift_acc": 0.7, "in_acc": 0.72, "out_acc": 0.6},
-              {"n_per_class": 10, "shift_acc": 0.76, "in_acc": 0.78, "out_acc": 0.65}]
-    reweight = dict(dfr, name="lite0/reweight", method="reweight", data="reference-reweighted",
-                    variant="reference-only", applicable=False,
-                    note="not applicable: reweighting cannot reach inputs the reference never shows")
-    return [remedy_row(dfr, acc, budget, scored), remedy_row(reweight, acc, None, None)]
-
-
-def _results(**kwargs) -> dict:
-    results = fixture("basic")
-    results["remedies"] = _rows(**kwargs)
-    return results
 
 
 def test_schema_accepts_the_contract_and_rejects_a_broken_row():

@@ -6,12 +6,12 @@ import os
 
 import numpy as np
 import pytest
+from _imagegen import make_image_folder, make_pair, truncated_jpeg, write_manifest
 
 from ptdiag.data import decode_cache
 from ptdiag.data.decode_cache import DecodeCache
 from ptdiag.data.ingest import discover, load_pair, scan_pair
 from ptdiag.errors import DataError
-from tests._imagegen import make_image_folder, make_pair, truncated_jpeg, write_manifest
 
 
 def _codes(pair, level=None):

@@ -1,4 +1,4 @@
-"""Calibration of score() + the verdict, measured on simulated data with known answers (tests/sim_verdict.py).
+"""Calibration of score() + the verdict, measured on simulated data with known answers (ptdiag/stats/simulate.py).
 
 Each family draws fresh baselines (8 runs × 3 checkpoints with run-level deviations), 2 candidates × 3 seeds,
 examples and a noisy support mask, and runs the real scoring and verdict. The thresholds are the issue's: a
@@ -8,7 +8,8 @@ method that reads "not significant" as "no effect", ignores runs or seeds, or do
 from __future__ import annotations
 
 import pytest
-from sim_verdict import SCENARIOS, run
+
+from ptdiag.stats.simulate import SCENARIOS, run
 
 DRAWS = {"bias": 30, "extrapolation-flat": 30, "no-shift": 20, "small-gap": 20}  # 5,000-image sets: 20 draws
 
@@ -123,9 +124,9 @@ def test_a_tiny_in_support_split_never_reads_as_dataset_bias(recipes):
 
 def test_one_baseline_run_is_inconclusive_with_the_check_named():
     import numpy as np
-    from sim_verdict import draw
 
     from ptdiag.stats.score import StatsConfig, score
+    from ptdiag.stats.simulate import draw
 
     evals, support = draw(SCENARIOS["recipe-helps"].__class__("one-run", pi_in=0.0, slope_out=0.05, icpt_out=-1.1,
                                                               er_out=1.0, runs=1, checkpoints=6, epoch_gain=0.12),
