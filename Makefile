@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ptdiag-installed
 
-.PHONY: demo test lint slow bench clean fashion-mnist chromium
+.PHONY: demo test lint slow bench clean fashion-mnist chromium options
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,15 +29,19 @@ demo: $(STAMP) fashion-mnist
 
 test: $(STAMP) chromium
 	$(VENV)/bin/ruff check ptdiag tests benchmarks
-	$(VENV)/bin/vulture ptdiag tools/vulture_allowlist.py --min-confidence 60  # dead code: delete it or allow-list why
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	$(VENV)/bin/vulture ptdiag benchmarks tools/vulture_allowlist.py --min-confidence 60  # dead code: delete it or allow-list why
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --durations=10
 
 slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m slow
 
 # CPU benchmarks (benchmarks/README.md); the GPU one runs on a lent accelerator only.
 bench: $(STAMP)
-	for b in benchmarks/bench_*.py; do case $$b in *gpu*) continue;; esac; HF_HUB_OFFLINE=1 $(PY) $$b || exit 1; done
+	for b in benchmarks/bench_*.py; do HF_HUB_OFFLINE=1 $(PY) $$b || exit 1; done
+
+# Rewrite docs/OPTIONS.md from the setting declarations in ptdiag/config.py.
+options: $(STAMP)
+	PTDIAG_UPDATE_GOLDEN=1 HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests/cli/test_options.py -k docs_options
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -21,71 +21,113 @@ from ptdiag.errors import UsageError
 STRATEGIES = ("lp", "ft", "lpft")
 
 
+FORMATS = ("imagefolder", "csv", "parquet", "hf", "webdataset")
+BUDGET_NAMES = ("quick", "standard", "full")
+
+
+def setting(default: Any, help: str, *, unit: str = "", none: str = "", choices: tuple[str, ...] = (),
+            repeatable: bool = False, **per_budget: Any) -> Any:
+    """Declare one knob of `ptdiag analyze`: its default (the quick budget's), the help text, its unit, what None
+    means, its choices, and the defaults of the other budgets (``standard=``, ``full=``). The flags, the config-file
+    keys, `--help`, docs/OPTIONS.md and the results' `config` echo are all derived from these declarations."""
+    unknown = set(per_budget) - set(BUDGET_NAMES)
+    if unknown:
+        raise TypeError(f"unknown budget {sorted(unknown)}")
+    meta = {"help": help, "unit": unit, "none": none, "choices": choices, "repeatable": repeatable,
+            "budgets": per_budget}
+    return dataclasses.field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class AnalyzeConfig:
-    """Every knob of `ptdiag analyze`; field names equal the long flags (dashes become underscores)."""
+    """Every knob of `ptdiag analyze`, declared once; field names equal the long flags (dashes become
+    underscores). Construct it with `resolve_config` to get a budget's defaults."""
 
-    train: str = ""
-    shift: str = ""
-    out: str | None = None
-    name: str | None = None
-    format: str | None = None
-    budget: str = "quick"
-    # Hugging Face datasets / WebDataset shards: split and columns (None: the features or defaults decide)
-    train_split: str | None = None
-    shift_split: str | None = None
-    image_column: str | None = None
-    label_column: str | None = None
-    label_map: str | None = None  # file renaming raw labels to class names (ptdiag.data.label_map)
+    # sources
+    train: str = setting("", "Reference (in-distribution) images: ImageFolder tree, CSV/Parquet manifest, Hugging "
+                         "Face dataset (save_to_disk folder, Parquet/Arrow file, hf://datasets/ORG/NAME[:split]) or "
+                         "WebDataset shards (.tar, {000..009} pattern, folder).")
+    shift: str = setting("", "Shifted images, any of the same kinds; classes matched by name (a subset is fine).")
+    out: str | None = setting(None, "Run directory.", none="ptdiag-runs/<timestamp>-<name>")
+    name: str | None = setting(None, "Run name used in the default run directory.", none="from the folder names")
+    format: str | None = setting(None, "Source format of both sets.", choices=FORMATS, none="auto-detect")
+    budget: str = setting("quick", "quick (2-core CPU) | standard (one GPU) | full (paper recipe).",
+                          choices=BUDGET_NAMES, standard="standard", full="full")
+    train_split: str | None = setting(None, "Split of a Hugging Face DatasetDict / hub dataset for --train.",
+                                      none="the only split, else train")
+    shift_split: str | None = setting(None, "Split of a Hugging Face DatasetDict / hub dataset for --shift.",
+                                      none="the only split")
+    image_column: str | None = setting(None, "Image column of a Hugging Face dataset.", none="its Image feature")
+    label_column: str | None = setting(None, "Label column of a Hugging Face dataset, or WebDataset member/json "
+                                       "field.", none="its ClassLabel; cls")
+    label_map: str | None = setting(None, "File renaming raw labels to class names in both sets: CSV of label,name "
+                                    "rows, JSON object, or one name per line (line i names label i).")
     # data
-    image_size: int = 64
-    max_reference: int | None = 4000  # subsample the reference set (stratified) to bound CPU time; None = all
-    max_shift: int | None = 2000
-    val_fraction: float = 0.15
-    test_fraction: float = 0.2
-    min_per_class: int = 10
-    strict: bool = False
-    cache_dir: str | None = None
+    image_size: int = setting(64, "Resolution for pre-trained models.", unit="px", standard=128, full=224)
+    max_reference: int | None = setting(4000, "Subsample the reference set (stratified) to this many images.",
+                                        none="all", standard=None, full=None)
+    max_shift: int | None = setting(2000, "Subsample the shifted set to this many images.", none="all",
+                                    standard=None, full=None)
+    val_fraction: float = setting(0.15, "Share of the reference held out to choose learning rates and probe "
+                                  "strengths.")
+    test_fraction: float = setting(0.2, "Share of the reference held out to measure reference accuracy.")
+    min_per_class: int = setting(10, "Warn below this many images per class.")
+    strict: bool = setting(False, "Corrupt images are fatal.")
+    cache_dir: str | None = setting(None, "Decode cache folder.", none="$PTDIAG_CACHE_DIR or ~/.cache/ptdiag")
     # baselines (from scratch)
-    baseline_arch: str = "ptdiag_smallcnn"
-    baseline_width: int = 16
-    baseline_image_size: int = 32
-    baseline_fractions: tuple[float, ...] = (0.25, 0.5, 1.0)
-    baseline_seeds: tuple[int, ...] = (0,)
-    baseline_epochs: int = 6
-    baseline_eval_epochs: tuple[int, ...] = (2, 3, 4, 5, 6)
-    baseline_lr: float = 3e-3
-    scratch_same_arch: bool = False  # also train the pre-trained architecture from scratch (a baseline point set)
+    baseline_arch: str = setting("ptdiag_smallcnn", "Architecture of the from-scratch baselines (a timm name).")
+    baseline_width: int = setting(16, "Width (channels of the first layer) of the default baseline CNN.",
+                                  standard=32, full=64)
+    baseline_image_size: int = setting(32, "Resolution the baselines train at.", unit="px", standard=64, full=96)
+    baseline_fractions: tuple[float, ...] = setting((0.25, 0.5, 1.0), "Comma list of training-data fractions.",
+                                                    standard=(0.25, 0.5, 0.75, 1.0), full=(0.25, 0.5, 0.75, 1.0))
+    baseline_seeds: tuple[int, ...] = setting((0,), "Comma list of baseline seeds (one training run per seed and "
+                                              "fraction).", standard=(0, 1), full=(0, 1, 2))
+    baseline_epochs: int = setting(6, "Epochs per baseline run.", standard=12, full=24)
+    baseline_eval_epochs: tuple[int, ...] = setting((2, 3, 4, 5, 6), "Comma list of checkpoint epochs.",
+                                                    standard=(4, 6, 8, 10, 12),
+                                                    full=(8, 10, 12, 14, 16, 18, 20, 22, 24))
+    baseline_lr: float = setting(3e-3, "Baselines' learning rate.")
+    scratch_same_arch: bool = setting(False, "Also train the pre-trained architecture from scratch.",
+                                      standard=True, full=True)
     # pre-trained candidates
-    model: tuple[str, ...] = ("tf_efficientnet_lite0",)
-    weights: tuple[str, ...] = ()
-    strategies: tuple[str, ...] = ("lp", "lpft")
-    probe_cs: tuple[float, ...] = (0.01, 0.1, 1.0)
-    ft_epochs: int = 3
-    ft_lrs: tuple[float, ...] = (1e-3, 3e-4)
-    ft_seeds: int = 3
-    ft_from_block: int = 0  # > 0: fine-tune only blocks K.. on cached activations of the frozen lower blocks
-    freeze_bn: bool = True
-    batch_size: int = 32
+    model: tuple[str, ...] = setting(("tf_efficientnet_lite0",), "Pre-trained timm model.", repeatable=True)
+    weights: tuple[str, ...] = setting((), "Local checkpoint for each --model (same order).", repeatable=True)
+    strategies: tuple[str, ...] = setting(("lp", "lpft"), "Comma list of lp, ft, lpft.",
+                                          standard=("lp", "ft", "lpft"), full=("lp", "ft", "lpft"))
+    probe_cs: tuple[float, ...] = setting((0.01, 0.1, 1.0), "Comma list: inverse regularisation strengths of the "
+                                          "linear probe (chosen on reference val).")
+    ft_epochs: int = setting(3, "Fine-tuning epochs.", standard=8, full=8)
+    ft_lrs: tuple[float, ...] = setting((1e-3, 3e-4), "Comma list: fine-tuning LR grid (chosen on reference val).",
+                                        standard=(3e-4, 1e-4, 3e-5), full=(3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6))
+    ft_seeds: int = setting(3, "Fine-tuning seeds at the chosen LR (a count).", full=4)
+    # quick: the top blocks on cached activations of the frozen lower ones (the end-to-end backward through the
+    # early, high-resolution blocks is most of a CPU step); docs/VALIDATION.md compares the two.
+    ft_from_block: int = setting(6, "Fine-tune only blocks K.. (and the head) on cached activations of the frozen "
+                                 "lower blocks; 0 = end to end.", standard=0, full=0)
+    freeze_bn: bool = setting(True, "Keep the pre-trained BatchNorm statistics frozen while fine-tuning.")
+    batch_size: int = setting(32, "Fine-tuning batch size (lower it on out-of-memory).", standard=64, full=64)
     # support split and statistics
-    epsilon: float = 0.2
-    folds: int = 10
-    support_max_reference: int = 20000
-    scale: str = "probit"
-    bootstrap: int = 1000
-    # verdict thresholds (defaults of ptdiag.stats.thresholds.VerdictConfig): an effect is material when its interval
-    # clears `material_points` accuracy points; `material_share` only words the advice ("a little of" the gap)
-    material_points: float = 2.0
-    material_share: float = 0.25
-    min_r2: float = 0.8
+    epsilon: float = setting(0.2, "Out-of-support threshold on p_ref/p_shift.")
+    folds: int = setting(10, "Cross-fitting folds of the domain classifier.")
+    support_max_reference: int = setting(20000, "Reference images the domain classifier is fitted on, at most.")
+    scale: str = setting("probit", "Scale of the accuracy line.", choices=("probit", "logit"))
+    bootstrap: int = setting(1000, "Resampling replicates for the intervals.", full=2000)
+    # verdict thresholds (ptdiag.stats.thresholds.VerdictConfig)
+    material_points: float = setting(2.0, "Verdict: smallest material effect.", unit="accuracy points")
+    material_share: float = setting(0.25, "Below this share of a gap, the advice says pre-training recovers 'a "
+                                    "little of' it; it never decides the verdict.", unit="fraction")
+    min_r2: float = setting(0.8, "r² below it: the line-fit check warns (the line is trusted by its prediction "
+                            "band at the candidate, not by r²).")
     # run
-    seed: int = 0
-    device: str = "auto"
-    fail_on: tuple[str, ...] = ()
-    save_checkpoints: bool = False
-    remedies: bool = True  # measure last-layer retraining and reweighting next to pre-training
-    executor: str = "local"  # local | ray (ptdiag.engine.executors)
-    ray_address: str | None = None  # Ray cluster to join; default $RAY_ADDRESS, else a local Ray instance
+    seed: int = setting(0, "Seed for splits, subsampling and training.")
+    device: str = setting("auto", "auto | cpu | cuda | cuda:N | mps.")
+    fail_on: tuple[str, ...] = setting((), "Comma list of verdict kinds that fail (exit 1; 4 for inconclusive).")
+    save_checkpoints: bool = setting(False, "Keep fine-tuned weights in RUN/checkpoints/.")
+    remedies: bool = setting(True, "Measure last-layer retraining and reweighting next to pre-training.")
+    executor: str = setting("local", "local (this process) | ray (a Ray cluster; needs ptdiag[ray], see "
+                            "docs/SCALING.md).", choices=("local", "ray"))
+    ray_address: str | None = setting(None, "Ray cluster to join.", none="$RAY_ADDRESS, else a local Ray instance")
 
     def validate(self) -> AnalyzeConfig:
         """Check cross-field rules; raise UsageError naming the flag."""
@@ -146,27 +188,19 @@ def result_identity(settings: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(data))
 
 
-# Budget defaults. `quick` fits a 2-core CPU; `standard` a single GPU; `full` approaches the paper's recipe (§6).
+_FIELDS = {f.name: f for f in dataclasses.fields(AnalyzeConfig)}
+
+# Budget defaults, derived from the declarations. `quick` fits a 2-core CPU; `standard` a single GPU; `full`
+# approaches the paper's recipe (§6).
 BUDGETS: dict[str, dict[str, Any]] = {
-    # quick: LP-FT of the top blocks on cached activations of the frozen lower ones (the end-to-end fine-tune's
-    # backward through the early, high-resolution blocks is most of a CPU step); docs/VALIDATION.md compares the two.
-    "quick": dict(ft_from_block=6),
-    "standard": dict(
-        image_size=128, max_reference=None, max_shift=None, baseline_width=32, baseline_image_size=64,
-        baseline_fractions=(0.25, 0.5, 0.75, 1.0), baseline_seeds=(0, 1), baseline_epochs=12,
-        baseline_eval_epochs=(4, 6, 8, 10, 12), scratch_same_arch=True, strategies=("lp", "ft", "lpft"),
-        ft_epochs=8, ft_lrs=(3e-4, 1e-4, 3e-5), ft_seeds=3, batch_size=64,
-    ),
-    "full": dict(
-        image_size=224, max_reference=None, max_shift=None, baseline_width=64, baseline_image_size=96,
-        baseline_fractions=(0.25, 0.5, 0.75, 1.0), baseline_seeds=(0, 1, 2), baseline_epochs=24,
-        baseline_eval_epochs=(8, 10, 12, 14, 16, 18, 20, 22, 24), scratch_same_arch=True,
-        strategies=("lp", "ft", "lpft"), ft_epochs=8, ft_lrs=(3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6), ft_seeds=4,
-        batch_size=64, bootstrap=2000,
-    ),
+    budget: {name: f.metadata["budgets"][budget] for name, f in _FIELDS.items() if budget in f.metadata["budgets"]}
+    for budget in BUDGET_NAMES
 }
 
-_FIELDS = {f.name: f for f in dataclasses.fields(AnalyzeConfig)}
+
+def budget_default(name: str, budget: str) -> Any:
+    """The default of setting `name` under `budget`."""
+    return BUDGETS[budget].get(name, _FIELDS[name].default)
 
 
 def setting_types() -> dict[str, str]:

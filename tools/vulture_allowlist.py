@@ -12,7 +12,10 @@ from ptdiag.cli import analyze_cmd, app, check_cmd, demo_cmd, er_cmd, inspect_cm
 # Typer registers these by decorator; the app calls them.
 analyze_cmd.analyze_command, check_cmd.check_command, demo_cmd.demo_command, er_cmd.er_command
 inspect_cmd.inspect_command, report_cmd.report_command, score_cmd.score_command, app._root
-inspect_cmd.SourceFormat.imagefolder, inspect_cmd.SourceFormat.parquet  # enum members: the --format choices
+from ptdiag.cli import _options
+
+_options.options_markdown  # the docs/OPTIONS.md generator: `make options` writes it, a test checks it is current
+_options.__signature__, _options.__annotations__  # set on a command so Typer reads the derived options (inspect)
 app.Console.on_broken_pipe  # Rich's documented hook for a closed stdout, overridden for the CLI
 
 from ptdiag.engine import models

@@ -11,16 +11,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ptdiag.cli._options import cli_value, with_setting_options
 from ptdiag.cli._paths import check_output_folder
 from ptdiag.cli._plain import stdout_is_terminal
 from ptdiag.cli.app import app, handle_errors
 from ptdiag.errors import UsageError
 
 console = Console(highlight=False)
-
-
-# Parameters of `analyze` that are not settings of the analysis (every other one is an AnalyzeConfig field).
-_NOT_SETTINGS = ("config_file", "dry_run", "quiet", "fmt")
 
 
 def settings_from_flags(given: dict[str, Any]) -> dict[str, Any]:
@@ -69,76 +66,24 @@ def _words(text: str | None) -> tuple[str, ...] | None:
     return None if text is None else tuple(x.strip() for x in text.split(",") if x.strip())
 
 
-Opt = typer.Option
-
-
 @app.command("analyze")
 @handle_errors
+@with_setting_options()
 def analyze_command(
-    train: Annotated[str, Opt("--train", help="Reference (in-distribution) images: ImageFolder dir, CSV/Parquet manifest, Hugging Face dataset (folder, Parquet/Arrow, hf://datasets/ORG/NAME) or WebDataset shards.")],
-    shift: Annotated[str, Opt("--shift", help="Shifted images, same classes (a subset is fine); any of the same formats.")],
-    out: Annotated[Path | None, Opt("--out", help="Run directory [default: ptdiag-runs/<timestamp>-<name>].")] = None,
-    name: Annotated[str | None, Opt("--name", help="Run name used in the default run directory.")] = None,
-    config_file: Annotated[Path | None, Opt("--config", help="TOML or YAML file whose keys equal the flags.")] = None,
-    budget: Annotated[str | None, Opt("--budget", help="quick (2-core CPU) | standard (one GPU) | full (paper recipe) [quick].")] = None,
-    fmt: Annotated[str | None, Opt("--format", help="imagefolder | csv | parquet | hf | webdataset (default: auto-detect).")] = None,
-    train_split: Annotated[str | None, Opt("--train-split", help="Split of a Hugging Face DatasetDict / hub dataset for --train [train].")] = None,
-    shift_split: Annotated[str | None, Opt("--shift-split", help="Split of a Hugging Face DatasetDict / hub dataset for --shift.")] = None,
-    image_column: Annotated[str | None, Opt("--image-column", help="Image column of a Hugging Face dataset [its Image feature].")] = None,
-    label_column: Annotated[str | None, Opt("--label-column", help="Label column of a Hugging Face dataset [its ClassLabel], or WebDataset member/json field [cls].")] = None,
-    label_map: Annotated[str | None, Opt("--label-map", help="File renaming raw labels to class names in both sets: CSV of label,name rows, JSON object, or one name per line (line i names label i).")] = None,
-    model: Annotated[list[str] | None, Opt("--model", help="Pre-trained timm model (repeatable) [default: tf_efficientnet_lite0].")] = None,
-    weights: Annotated[list[str] | None, Opt("--weights", help="Local checkpoint for each --model (repeatable, same order).")] = None,
-    strategies: Annotated[str | None, Opt("--strategies", help="Comma list of lp, ft, lpft.")] = None,
-    image_size: Annotated[int | None, Opt("--image-size", help="Resolution for pre-trained models (px).")] = None,
-    max_reference: Annotated[int | None, Opt("--max-reference", help="Subsample the reference set to this many images.")] = None,
-    max_shift: Annotated[int | None, Opt("--max-shift", help="Subsample the shifted set to this many images.")] = None,
-    val_fraction: Annotated[float | None, Opt("--val-fraction", help="Share of the reference held out to choose learning rates and probe strengths [0.15].")] = None,
-    test_fraction: Annotated[float | None, Opt("--test-fraction", help="Share of the reference held out to measure reference accuracy [0.2].")] = None,
-    baseline_fractions: Annotated[str | None, Opt("--baseline-fractions", help="Comma list of training-data fractions.")] = None,
-    baseline_seeds: Annotated[str | None, Opt("--baseline-seeds", help="Comma list of baseline seeds.")] = None,
-    baseline_epochs: Annotated[int | None, Opt("--baseline-epochs", help="Epochs per baseline run.")] = None,
-    baseline_eval_epochs: Annotated[str | None, Opt("--baseline-eval-epochs", help="Comma list of checkpoint epochs.")] = None,
-    baseline_arch: Annotated[str | None, Opt("--baseline-arch", help="Architecture of the from-scratch baselines (a timm name) [ptdiag_smallcnn].")] = None,
-    baseline_width: Annotated[int | None, Opt("--baseline-width", help="Width (channels of the first layer) of the default baseline CNN.")] = None,
-    baseline_image_size: Annotated[int | None, Opt("--baseline-image-size", help="Resolution the baselines train at (px).")] = None,
-    baseline_lr: Annotated[float | None, Opt("--baseline-lr", help="Baselines' learning rate [0.003].")] = None,
-    scratch_same_arch: Annotated[bool | None, Opt("--scratch-same-arch/--no-scratch-same-arch", help="Also train the pre-trained architecture from scratch.")] = None,
-    probe_cs: Annotated[str | None, Opt("--probe-cs", help="Comma list: inverse regularisation strengths of the linear probe (chosen on reference val).")] = None,
-    freeze_bn: Annotated[bool | None, Opt("--freeze-bn/--no-freeze-bn", help="Keep the pre-trained BatchNorm statistics frozen while fine-tuning [on].")] = None,
-    ft_epochs: Annotated[int | None, Opt("--ft-epochs", help="Fine-tuning epochs.")] = None,
-    ft_lrs: Annotated[str | None, Opt("--ft-lrs", help="Comma list: fine-tuning LR grid (chosen on reference val).")] = None,
-    ft_seeds: Annotated[int | None, Opt("--ft-seeds", help="Fine-tuning seeds at the chosen LR.")] = None,
-    ft_from_block: Annotated[int | None, Opt("--ft-from-block", help="Fine-tune only blocks K.. (and the head) on cached activations of the frozen lower blocks; 0 = end to end. quick: 6.")] = None,
-    batch_size: Annotated[int | None, Opt("--batch-size", help="Fine-tuning batch size (lower it on out-of-memory).")] = None,
-    epsilon: Annotated[float | None, Opt("--epsilon", help="Out-of-support threshold on p_ref/p_shift.")] = None,
-    support_max_reference: Annotated[int | None, Opt("--support-max-reference", help="Reference images the domain classifier is fitted on, at most [20000].")] = None,
-    folds: Annotated[int | None, Opt("--folds", help="Cross-fitting folds of the domain classifier.")] = None,
-    scale: Annotated[str | None, Opt("--scale", help="probit | logit.")] = None,
-    bootstrap: Annotated[int | None, Opt("--bootstrap", help="Bootstrap replicates for the test-noise interval.")] = None,
-    material_points: Annotated[float | None, Opt("--material-points", help="Verdict: smallest material effect, in accuracy points [2].")] = None,
-    material_share: Annotated[float | None, Opt("--material-share", help="Below this share of a gap, the advice says pre-training recovers 'a little of' it; it never decides the verdict [0.25].")] = None,
-    min_r2: Annotated[float | None, Opt("--min-r2", help="r² below it: the line-fit check warns (the line is trusted by its prediction band at the candidate, not by r²) [0.8].")] = None,
-    seed: Annotated[int | None, Opt("--seed", help="Seed for splits, subsampling and training.")] = None,
-    device: Annotated[str | None, Opt("--device", help="auto | cpu | cuda | cuda:N | mps.")] = None,
-    strict: Annotated[bool | None, Opt("--strict/--no-strict", help="Corrupt images are fatal.")] = None,
-    min_per_class: Annotated[int | None, Opt("--min-per-class", help="Warn below this many images per class.")] = None,
-    cache_dir: Annotated[str | None, Opt("--cache-dir", help="Decode cache folder [default: ~/.cache/ptdiag].")] = None,
-    save_checkpoints: Annotated[bool | None, Opt("--save-checkpoints/--no-save-checkpoints", help="Keep fine-tuned weights in RUN/checkpoints/.")] = None,
-    executor: Annotated[str | None, Opt("--executor", help="local (this process) | ray (a Ray cluster; needs ptdiag[ray], see docs/SCALING.md).")] = None,
-    ray_address: Annotated[str | None, Opt("--ray-address", help="Ray cluster to join [default: $RAY_ADDRESS, else a local Ray instance].")] = None,
-    remedies: Annotated[bool | None, Opt("--remedies/--no-remedies", help="Measure last-layer retraining and reweighting next to pre-training [on].")] = None,
-    fail_on: Annotated[str | None, Opt("--fail-on", help="Comma list of verdict kinds that fail (exit 1; 4 for inconclusive).")] = None,
-    dry_run: Annotated[bool, Opt("--dry-run", help="Print the plan and an estimated time, then exit.")] = False,
-    quiet: Annotated[bool, Opt("-q", "--quiet", help="No progress bars or tables: only the verdict line and the results path.")] = False,
+    config_file: Annotated[Path | None, typer.Option("--config", help="TOML or YAML file whose keys equal the flags (docs/OPTIONS.md).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and an estimated time, then exit.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars or tables: only the verdict line and the results path.")] = False,
+    **settings: Any,
 ) -> None:
-    """Train baselines and fine-tune pre-trained models on your data; split, decompose, give the verdict."""
-    given = {name: value for name, value in locals().items() if name not in _NOT_SETTINGS}  # first: the flags only
+    """Train baselines and fine-tune pre-trained models on your data; split, decompose, give the verdict.
+
+    Every setting of the analysis is a flag here (declared once in ptdiag.config, listed in docs/OPTIONS.md)."""
     from ptdiag.config import resolve_config
     from ptdiag.report.gate import parse_fail_on
 
-    gate_kinds = parse_fail_on(fail_on) if fail_on else set()
-    flags = settings_from_flags(given | {"format": fmt, "fail_on": ",".join(sorted(gate_kinds)) or None})
+    given = {name: cli_value(value) for name, value in settings.items()}
+    gate_kinds = parse_fail_on(given["fail_on"]) if given.get("fail_on") else set()
+    flags = settings_from_flags(given | {"fail_on": ",".join(sorted(gate_kinds)) or None})
     config = resolve_config(flags, config_file)
     check_output_folder(config.out, "--out")
     if dry_run:

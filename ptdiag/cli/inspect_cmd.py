@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ptdiag._io import write_json_atomic
+from ptdiag.cli._options import cli_value, option_type
 from ptdiag.cli._paths import check_output_file
 from ptdiag.cli._plain import print_lines, stdout_is_terminal
 from ptdiag.cli.app import app, err_console, handle_errors
@@ -21,32 +21,15 @@ from ptdiag.errors import EXIT_CODES_HELP, DataError, UsageError
 from ptdiag.report.inspect_view import inspect_lines, render_report
 
 
-class SourceFormat(str, Enum):  # noqa: UP042  (StrEnum needs Python 3.11)
-    imagefolder = "imagefolder"
-    csv = "csv"
-    parquet = "parquet"
-    hf = "hf"
-    webdataset = "webdataset"
-
-
 @app.command("inspect", epilog=EXIT_CODES_HELP)
 @handle_errors
 def inspect_command(
-    train: Annotated[
-        str,
-        typer.Option(
-            "--train",
-            help="Reference set: ImageFolder tree, CSV/Parquet manifest, Hugging Face dataset (save_to_disk folder, "
-            "Parquet/Arrow file, hf://datasets/ORG/NAME[:split]) or WebDataset shards (.tar, {000..009} pattern, folder).",
-        ),
-    ],
-    shift: Annotated[str, typer.Option("--shift", help="Shifted set, any of the same kinds; classes matched by name.")],
+    train: option_type("train"),
+    shift: option_type("shift"),
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the report as JSON to this file.")
     ] = None,
-    fmt: Annotated[
-        SourceFormat | None, typer.Option("--format", help="Force the source format (default: auto-detect).")
-    ] = None,
+    format: option_type("format") = None,
     strict: Annotated[bool, typer.Option("--strict", help="Make unreadable images fatal instead of skipped.")] = False,
     min_per_class: Annotated[
         int, typer.Option("--min-per-class", min=1, help="Warn about classes with fewer usable images.")
@@ -54,21 +37,18 @@ def inspect_command(
     image_size: Annotated[
         int | None, typer.Option("--image-size", min=8, help="Resolution to report decode-cache coverage at.")
     ] = None,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option("--cache-dir", help="Decode cache folder (default $PTDIAG_CACHE_DIR or ~/.cache/ptdiag)."),
-    ] = None,
+    cache_dir: option_type("cache_dir") = None,
     warm_cache: Annotated[
         bool, typer.Option("--warm-cache", help="Also store every image in the decode cache at --image-size.")
     ] = False,
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, help="Decoding processes (default: all cores).")
     ] = None,
-    train_split: Annotated[str | None, typer.Option("--train-split", help="Split of a Hugging Face DatasetDict or hub dataset for --train [train].")] = None,
-    shift_split: Annotated[str | None, typer.Option("--shift-split", help="Split of a Hugging Face DatasetDict or hub dataset for --shift.")] = None,
-    image_column: Annotated[str | None, typer.Option("--image-column", help="Image column of a Hugging Face dataset [its Image feature].")] = None,
-    label_column: Annotated[str | None, typer.Option("--label-column", help="Label column of a Hugging Face dataset [its ClassLabel], or a WebDataset member/json field [cls].")] = None,
-    label_map: Annotated[str | None, typer.Option("--label-map", help="File renaming raw labels to class names in both sets: CSV of label,name rows, JSON object, or one name per line (line i names label i).")] = None,
+    train_split: option_type("train_split") = None,
+    shift_split: option_type("shift_split") = None,
+    image_column: option_type("image_column") = None,
+    label_column: option_type("label_column") = None,
+    label_map: option_type("label_map") = None,
 ) -> None:
     """Validate a train/shift pair of image sets and report counts, classes, sizes, problems and cache coverage."""
     if warm_cache and image_size is None:
@@ -79,7 +59,7 @@ def inspect_command(
         report = inspect_pair(
             train,
             shift,
-            fmt=fmt.value if fmt else None,
+            fmt=cli_value(format),
             strict=strict,
             min_per_class=min_per_class,
             image_size=image_size,
