@@ -18,7 +18,7 @@ ALLOWED = {
     "report": {"stats", "data"},  # renderers read the results and the data reports (ptdiag inspect)
     "cli": {"data", "engine", "stats", "report", "scenarios", "remedies"},
 }
-TOP_LEVEL = {"__init__", "__main__", "_io", "errors", "config", "schema"}
+TOP_LEVEL = {"__init__", "__main__", "_io", "errors", "config", "schema", "api"}
 
 
 def _module_name(path: Path) -> str:

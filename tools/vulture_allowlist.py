@@ -12,6 +12,9 @@ from ptdiag.cli import analyze_cmd, app, check_cmd, demo_cmd, er_cmd, inspect_cm
 # Typer registers these by decorator; the app calls them.
 analyze_cmd.analyze_command, check_cmd.check_command, demo_cmd.demo_command, er_cmd.er_command
 inspect_cmd.inspect_command, report_cmd.report_command, score_cmd.score_command, app._root
+from ptdiag import api
+
+api.Results.to_markdown, api.Results._repr_html_  # the library's API for users and notebooks (IPython calls _repr_html_)
 from ptdiag.cli import _options
 
 _options.options_markdown  # the docs/OPTIONS.md generator: `make options` writes it, a test checks it is current

@@ -18,7 +18,6 @@ from ptdiag.engine.finetune import activation_spec, finetune_spec, run_activatio
 from ptdiag.engine.jobs import JobOutput, JobSpec, JobStore
 from ptdiag.engine.models import pick_device
 from ptdiag.engine.remedy_stage import (
-    attach_remedies,
     remedy_evals,
     remedy_frames,
     remedy_section,
@@ -104,11 +103,11 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
     timings["this_invocation"] = time.perf_counter() - clock  # wall time of this call (small when resuming)
     score_dict = scores.to_dict()
     remedy_scores = score_dict.pop("remedy_scores", None)
-    results = assemble_results(config, data, score_dict, support, support_out, evals, timings, device)
-    attach_remedies(results, remedy_section(ctx, remedy_out, support, remedy_scores), config.remedies)
     if support is None:
-        results.setdefault("warnings", []).append("the support split could not run (see ptdiag.log): the gap is "
-                                                  "not decomposed into bias and extrapolation")
+        score_dict["warnings"] = [*score_dict.get("warnings", []), "the support split could not run (see "
+                                  "ptdiag.log): the gap is not decomposed into bias and extrapolation"]
+    remedies = remedy_section(ctx, remedy_out, support, remedy_scores)
+    results = assemble_results(config, data, score_dict, support, support_out, evals, timings, device, remedies)
     write_predictions(run_dir, ctx, evals, support_out, extra=remedy_frames(ctx, remedy_out, support))
     write_json_atomic(run_dir / "results.json", validate_results(results))
     return results

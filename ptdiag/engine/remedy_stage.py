@@ -181,13 +181,6 @@ def remedy_section(ctx: Context, out: JobOutput | None, support: SupportSplit | 
     return rows
 
 
-def attach_remedies(results: dict[str, Any], rows: list[dict[str, Any]], enabled: bool) -> None:
-    """Put the remedies into results (the verdict already quotes their scored recoveries)."""
-    results["remedies"] = rows
-    if not enabled:
-        results["remedies_note"] = "remedies were not measured (--no-remedies)"
-
-
 def remedy_frames(ctx: Context, out: JobOutput | None, support: SupportSplit | None) -> list[pd.DataFrame]:
     """predictions.parquet rows: applicable remedies' held-out predictions (with the fold that scored them) and the
     reference training weights (exported even when reweighting does not apply: results.json says why)."""

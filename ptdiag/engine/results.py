@@ -25,8 +25,11 @@ from ptdiag.stats.support import SupportSplit
 
 
 def assemble_results(config, data: RunData, scores: dict, support: SupportSplit | None, support_out: JobOutput | None,
-              evals, timings, device) -> dict:
+                     evals, timings, device, remedies: list[dict[str, Any]]) -> dict:
+    """The whole results.json, made once from finished parts (the scores already include the remedies' recoveries
+    and the verdict that quotes them)."""
     pair = data.pair
+    not_measured = {} if config.remedies else {"remedies_note": "remedies were not measured (--no-remedies)"}
 
     def describe(image_set, index) -> dict[str, Any]:
         labels = image_set.labels[index]
@@ -53,6 +56,8 @@ def assemble_results(config, data: RunData, scores: dict, support: SupportSplit 
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
                         "numpy": np.__version__, "device": str(device), "platform": platform.platform(),
                         "threads": torch.get_num_threads()},
+        "remedies": remedies,
+        **not_measured,
     }
 
 

@@ -285,9 +285,9 @@ def decide(inputs: VerdictInputs, config: VerdictConfig = VerdictConfig(),
     coded = recommendations(kind, failed, chosen, calls, config, remedies)
     helping = chosen.evidence.name if chosen is not None and kind in ("pretraining-helps", "both") else None
     primary = chosen.evidence.name if chosen is not None else None
-    return Verdict(kind, confidence, "resampling", dedupe(reasons), [text for _, text in coded], checks, primary,
+    return Verdict(kind, confidence, "resampling", dedupe(reasons), coded, checks, primary,
                    [c.evidence.name for c in calls if c.admissible_out], inputs.stability, effects,
-                   [_recipe_dict(c) for c in calls], helping, margin, [code for code, _ in coded])
+                   [_recipe_dict(c) for c in calls], helping, margin)
 
 
 def equivalence_margin(pooled_gap: Interval | None, calls: Sequence[RecipeCall]) -> float | None:

@@ -9,7 +9,7 @@ from typing import Any
 from ptdiag.schema import GAP_NAMES, share_is_quotable
 from ptdiag.stats.intervals import Interval
 from ptdiag.stats.thresholds import VerdictConfig
-from ptdiag.stats.verdict_types import CandidateEvidence, RecipeCall, VerdictInputs
+from ptdiag.stats.verdict_types import CandidateEvidence, RecipeCall, Recommendation, VerdictInputs
 
 REMEDIES = {
     "pretrain": "Fine-tune with {recipe}: it recovers {amount} points of the extrapolation gap ({words}; {share}), "
@@ -77,41 +77,45 @@ def failed_text(failed: str, inputs: VerdictInputs, config: VerdictConfig) -> st
 
 def recommendations(kind: str, failed: str | None, chosen: RecipeCall | None, calls: Sequence[RecipeCall],
                     config: VerdictConfig,
-                    remedies: Sequence[Mapping[str, Any]] | None = None) -> list[tuple[str, str]]:
-    """What to do for a kind, as (code, sentence) pairs: the codes are `REMEDIES` keys, or `measured-<method>` for a
-    measured remedy quoted with the share it recovers (remedy_scores dicts)."""
+                    remedies: Sequence[Mapping[str, Any]] | None = None) -> list[Recommendation]:
+    """What to do for a kind: codes are `REMEDIES` keys, or `measured-<method>` for a measured remedy quoted with
+    the share it recovers (remedy_scores dicts)."""
     names = ", ".join(c.evidence.name for c in calls) or "the recipes"
     q = chosen.evidence.quantities if chosen is not None else {}
-    recs: list[tuple[str, str]] = []
+    recs: list[Recommendation] = []
     if kind in ("pretraining-helps", "both") and chosen is not None:
         code = "pretrain" if q.get("recovered_extrapolation") is not None else "pretrain-whole"
-        recs.append((code, _pretrain_line(chosen, config)))
+        recs.append(Recommendation(code, _pretrain_line(chosen, config)))
         if kind == "pretraining-helps" and not chosen.bias_shown_absent:
-            recs.append(("check-bias", REMEDIES["check-bias"].format(amount=pts(q.get("remaining_bias")),
-                                                                     recipe=chosen.evidence.name)))
+            recs.append(_advice("check-bias", amount=pts(q.get("remaining_bias")), recipe=chosen.evidence.name))
     if kind in ("dataset-bias", "both"):
-        recs.append(("debias", REMEDIES["debias"]))
+        recs.append(_advice("debias"))
     if kind == "no-shift":
-        recs.append(("no-action", REMEDIES["no-action"].format(margin=f"{100 * config.material_points:g}")))
+        recs.append(_advice("no-action", margin=f"{100 * config.material_points:g}"))
     if failed == "pretrained-recovery":
-        recs.append(("try-other-pretrained", REMEDIES["try-other-pretrained"].format(recipes=names)))
+        recs.append(_advice("try-other-pretrained", recipes=names))
     elif failed == "extrapolation-recovery":
         unresolved = [c.evidence.name for c in calls if c.classes["recovered_extrapolation"] == "unresolved"]
-        recs.append(("resolve-recovery", REMEDIES["resolve-recovery"].format(recipes=", ".join(unresolved) or names)))
+        recs.append(_advice("resolve-recovery", recipes=", ".join(unresolved) or names))
     elif failed == "support-split":
-        recs.append(("support-split", REMEDIES["support-split"]))
+        recs.append(_advice("support-split"))
     elif failed in ("shift-size", "split-size", "remaining-bias", "few-shifted", "extrapolation-size",
                     "gap-at-recipes"):
-        recs.append(("more-shift-data", REMEDIES["more-shift-data"]))
+        recs.append(_advice("more-shift-data"))
     elif failed == "shift-easier":
-        recs.append(("check-shift", REMEDIES["check-shift"]))
+        recs.append(_advice("check-shift"))
     elif failed in ("components", "baselines", "pretrained"):
-        recs.append(("more-baselines", REMEDIES["more-baselines"]))
+        recs.append(_advice("more-baselines"))
     for remedy in remedies or []:
         line = _remedy_line(remedy, kind)
         if line is not None:
-            recs.append((f"measured-{remedy.get('method') or 'remedy'}", line))
+            recs.append(Recommendation(f"measured-{remedy.get('method') or 'remedy'}", line))
     return list(dict.fromkeys(recs))
+
+
+def _advice(code: str, **numbers: str) -> Recommendation:
+    """The `REMEDIES` sentence of `code` with this run's numbers filled in."""
+    return Recommendation(code, REMEDIES[code].format(**numbers))
 
 
 def _pretrain_line(call: RecipeCall, config: VerdictConfig) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from ptdiag.stats.intervals import Check, Interval
 
@@ -46,13 +47,21 @@ class VerdictInputs:
     checks: Sequence[Check] = ()
 
 
+class Recommendation(NamedTuple):
+    """One thing to do: a stable code (a `verdict_text.REMEDIES` key or `measured-<method>`; reports key their
+    explanations on it) and the sentence with this run's numbers."""
+
+    code: str
+    text: str
+
+
 @dataclass(frozen=True)
 class Verdict:
     kind: str
     confidence: str
     evidence: str
     reasons: list[str]
-    recommendations: list[str]
+    recommendations: list[Recommendation]
     checks: list[Check] = field(default_factory=list)
     primary: str | None = None
     decided_on: list[str] = field(default_factory=list)
@@ -61,7 +70,6 @@ class Verdict:
     recipes: list[dict[str, object]] = field(default_factory=list)
     helping: str | None = None
     equivalence_margin: float | None = None  # smallest ± margin at which "no shift" could be shown (fraction)
-    recommendation_codes: list[str] = field(default_factory=list)  # one per recommendation, same order
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -69,10 +77,26 @@ class Verdict:
             "decided_on": list(self.decided_on), "stability": self.stability, "effects": dict(self.effects),
             "helping_recipe": self.helping, "recipes": list(self.recipes),
             "equivalence_margin": self.equivalence_margin,
-            "reasons": list(self.reasons), "recommendations": list(self.recommendations),
-            "recommendation_codes": list(self.recommendation_codes),
+            "reasons": list(self.reasons), "recommendations": [r.text for r in self.recommendations],
+            "recommendation_codes": [r.code for r in self.recommendations],
             "checks": [c.to_dict() for c in self.checks],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        """The verdict of a results.json (`to_dict`'s inverse); results without codes get empty ones."""
+        texts = list(data.get("recommendations") or [])
+        codes = list(data.get("recommendation_codes") or [""] * len(texts))
+        return cls(
+            kind=data["kind"], confidence=data["confidence"], evidence=data.get("evidence", ""),
+            reasons=list(data.get("reasons") or []),
+            recommendations=[Recommendation(code, text) for code, text in zip(codes, texts, strict=True)],
+            checks=[Check(c["name"], c["status"], c["message"]) for c in data.get("checks") or []],
+            primary=data.get("primary"), decided_on=list(data.get("decided_on") or []),
+            stability=data.get("stability"), effects=dict(data.get("effects") or {}),
+            recipes=list(data.get("recipes") or []), helping=data.get("helping_recipe"),
+            equivalence_margin=data.get("equivalence_margin"),
+        )
 
 
 @dataclass(frozen=True)
