@@ -75,7 +75,7 @@ _recovered = {
     "required": ["gap", "bias", "extrapolation"],
     "properties": {"gap": _opt_interval, "bias": _opt_interval, "extrapolation": _opt_interval},
 }
-# One measured remedy (issue 12). `held_out`: every shifted score comes from a head / weights fitted without that
+# One measured remedy. `held_out`: every shifted score comes from a head / weights fitted without that
 # example's label (2-fold cross-fitting). Accuracies are null when the remedy is not applicable (see `note`).
 _remedy = {
     "type": "object",

@@ -3,6 +3,7 @@ then the statistics, results.json and predictions.parquet (`ptdiag.engine.pipeli
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from ptdiag.engine.remedy_stage import (
     run_remedies,
 )
 from ptdiag.engine.results import assemble_results, write_predictions
-from ptdiag.engine.rundata import Context, Progress, RunData
+from ptdiag.engine.rundata import Context, Progress, RunData, evaluation
 from ptdiag.engine.stages import (
     backbones,
     baseline_jobs,
@@ -56,11 +57,12 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
     store = JobStore(run_dir / "jobs", data.fingerprint)
     executor = make_executor(config, run_dir, store, on_job=lambda spec, out: progress("job_done", (spec, out)))
 
-    def stage(name: str, jobs: list[JobSpec], fn) -> list[JobOutput]:
+    def stage(name: str, jobs: list[JobSpec], fn, context: Context) -> list[JobOutput]:
+        """Run a stage's jobs with `context` (what they may read); record its compute seconds."""
         start = time.perf_counter()
         progress("stage", (name, len(jobs)))
         try:
-            outputs = executor.run(jobs, fn, ctx)
+            outputs = executor.run(jobs, fn, context)
         except torch.OutOfMemoryError:
             raise ResourceError(f"out of memory in stage {name!r} on {device}",
                                 hint="lower --batch-size, --image-size or --max-reference") from None
@@ -71,27 +73,29 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
 
     base_specs = baseline_jobs(config)
     executor.prefetch(base_specs, run_baseline, ctx)  # Ray: baselines train alongside the pre-trained stages
-    feat_specs = feature_jobs(config, _activation_keys(ctx, stage))  # top-block recipe: activations come first
-    for spec, out in zip(feat_specs, stage("features", feat_specs, run_features), strict=True):
-        ctx.features[spec.name] = out
+    activations, activation_keys = _activations(ctx, stage)  # top-block recipe: activations come first
+    ctx = dataclasses.replace(ctx, activations=activations)
+    feat_specs = feature_jobs(config, activation_keys)
+    feat_outputs = stage("features", feat_specs, run_features, ctx)
+    ctx = dataclasses.replace(ctx, features={s.name: o for s, o in zip(feat_specs, feat_outputs, strict=True)})
     support_spec = JobSpec("support", feat_specs[0].name,
                            dict(backbone=feat_specs[0].name, features=feat_specs[0].key(data.fingerprint),
                                 folds=config.folds, seed=config.seed, max_reference=config.support_max_reference,
                                 assignments=SupportConfig.assignments))
     executor.prefetch([support_spec], run_support, ctx)  # the support split needs only the features
-    pretrained = _pretrained_evals(ctx, stage)
-    base_outputs = stage("baselines", base_specs, run_baseline)
+    pretrained, probes = _pretrained_evals(ctx, stage, feat_specs, activation_keys)
+    ctx = dataclasses.replace(ctx, probes=probes)
+    base_outputs = stage("baselines", base_specs, run_baseline, ctx)
     evals = _baseline_evals(ctx, base_specs, base_outputs) + pretrained
-    # add_eval appended the baselines' predictions last: move them first, in the order of `evals`
-    ctx.predictions[:] = ctx.predictions[len(pretrained):] + ctx.predictions[:len(pretrained)]
     try:
-        support_out = stage("support", [support_spec], run_support)[0]
+        support_out = stage("support", [support_spec], run_support, ctx)[0]
         support = support_from_job(support_out).at_epsilon(config.epsilon)  # ε only thresholds: no refit
     except DataError as exc:  # e.g. too few shifted images to cross-fit: report ER without the split
         log.warning("support split skipped: %s", exc.message)
         support_out, support = None, None
-    remedy_jobs = remedy_specs(config, ctx, base_specs, base_outputs, feat_specs)
-    remedy_out = stage("remedies", remedy_jobs, run_remedies)[0] if remedy_jobs else None
+    remedy_jobs, remedy_bases = remedy_specs(config, ctx, base_specs, base_outputs, feat_specs)
+    ctx = dataclasses.replace(ctx, baselines=remedy_bases)
+    remedy_out = stage("remedies", remedy_jobs, run_remedies, ctx)[0] if remedy_jobs else None
     start = time.perf_counter()
     verdict_config = VerdictConfig(material_points=config.material_points / 100,
                                    material_share=config.material_share, min_r2=config.min_r2)
@@ -108,7 +112,7 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
                                   "ptdiag.log): the gap is not decomposed into bias and extrapolation"]
     remedies = remedy_section(ctx, remedy_out, support, remedy_scores)
     results = assemble_results(config, data, score_dict, support, support_out, evals, timings, device, remedies)
-    write_predictions(run_dir, ctx, evals, support_out, extra=remedy_frames(ctx, remedy_out, support))
+    write_predictions(run_dir, ctx.data, evals, support_out, extra=remedy_frames(ctx, remedy_out, support))
     write_json_atomic(run_dir / "results.json", validate_results(results))
     return results
 
@@ -116,65 +120,67 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
 
 
 def _baseline_evals(ctx: Context, specs: list[JobSpec], outputs: list[JobOutput]) -> list[ModelEval]:
+    """One evaluation per baseline checkpoint (its run named, so the resampling keeps checkpoints together)."""
     evals: list[ModelEval] = []
     for spec, out in zip(specs, outputs, strict=True):
         p = spec.params
         for epoch in p["eval_epochs"]:
-            ctx.add_eval(evals, out.arrays[f"e{epoch}_test"], out.arrays[f"e{epoch}_shift"],
-                         name=f"{spec.name}-e{epoch}", kind="baseline", run=spec.name,
-                         meta=dict(arch=p["arch"], fraction=p["fraction"], epoch=epoch, seed=p["seed"]))
+            evals.append(evaluation(ctx.data, out.arrays[f"e{epoch}_test"], out.arrays[f"e{epoch}_shift"],
+                                    name=f"{spec.name}-e{epoch}", kind="baseline", run=spec.name,
+                                    meta=dict(arch=p["arch"], fraction=p["fraction"], epoch=epoch, seed=p["seed"])))
     return evals
 
 
-def _pretrained_evals(ctx: Context, stage) -> list[ModelEval]:
+def _pretrained_evals(ctx: Context, stage, feat_specs: list[JobSpec],
+                      activation_keys: dict[str, str]) -> tuple[list[ModelEval], dict[str, JobOutput]]:
+    """Per backbone: the linear probe, then each fine-tuning strategy (LR chosen on the reference validation split
+    only, never the test or shifted set, then more seeds). Returns the evaluations and the probes by backbone."""
     config = ctx.config
     evals: list[ModelEval] = []
-    for backbone in backbones(config):
+    probes: dict[str, JobOutput] = {}
+    for backbone, feat_spec in zip(backbones(config), feat_specs, strict=True):
         name = backbone.label
-        features = feature_jobs(config, _activation_keys(ctx, stage))[backbones(config).index(backbone)].key(
-            ctx.data.fingerprint)
+        features = feat_spec.key(ctx.data.fingerprint)
         probe_spec = JobSpec("probe", name, dict(backbone=name, features=features, cs=list(config.probe_cs),
                                                  seed=config.seed))
-        ctx.probes[name] = probe = stage("probe", [probe_spec], run_probe)[0]
+        probes[name] = probe = stage("probe", [probe_spec], run_probe, ctx)[0]
         if "lp" in config.strategies:
-            ctx.add_eval(evals, probe.arrays["pred_test"], probe.arrays["pred_shift"], name=f"{name}/lp",
-                         kind="pretrained", meta=dict(model=name, strategy="lp", lr=None, C=probe.meta["C"],
-                                                      seed=config.seed, val_acc=probe.meta["val_acc"]))
+            evals.append(evaluation(ctx.data, probe.arrays["pred_test"], probe.arrays["pred_shift"],
+                                    name=f"{name}/lp", kind="pretrained",
+                                    meta=dict(model=name, strategy="lp", lr=None, C=probe.meta["C"],
+                                              seed=config.seed, val_acc=probe.meta["val_acc"])))
+        with_probe = dataclasses.replace(ctx, probes={**probes})
         for strategy in (s for s in config.strategies if s != "lp"):
-            # LR on the reference validation split only (never the test or shifted set), then more seeds.
-            acts = _activations(ctx, stage, backbone) if config.ft_from_block else None
-            grid = [finetune_spec(config, backbone, strategy, lr, config.seed, features, acts) for lr in config.ft_lrs]
-            grid_out = stage(f"finetune-{strategy}-lr", grid, run_finetune)
-            if all(o.meta.get("diverged") for o in grid_out):
-                raise ResourceError(f"{name}/{strategy}: every learning rate in --ft-lrs diverged",
-                                    hint="use smaller --ft-lrs")
-            best = int(np.argmax([o.meta["val_acc"] for o in grid_out]))
-            lr = config.ft_lrs[best]
-            seeds = [finetune_spec(config, backbone, strategy, lr, config.seed + k, features, acts)
-                     for k in range(1, config.ft_seeds)]
-            outs = [grid_out[best]] + stage(f"finetune-{strategy}-seeds", seeds, run_finetune)
-            for k, out in enumerate(outs):
-                ctx.add_eval(evals, out.arrays["pred_test"], out.arrays["pred_shift"], name=f"{name}/{strategy}",
-                             kind="pretrained",
-                             meta=dict(model=name, strategy=strategy, lr=lr, seed=config.seed + k,
-                                       val_acc=out.meta["val_acc"],
-                                       lr_grid={f"{g:g}": o.meta["val_acc"]
-                                                for g, o in zip(config.ft_lrs, grid_out, strict=True)}))
-    return evals
+            evals += _finetuned_evals(with_probe, stage, backbone, strategy, features, activation_keys.get(name))
+    return evals, probes
 
 
-def _activations(ctx: Context, stage, backbone) -> str:
-    """Run (or reuse) the backbone's frozen lower-block activations job; return its key for the fine-tune specs."""
-    if backbone.label not in ctx.activations:
-        spec = activation_spec(ctx.config, backbone)
-        ctx.activations[backbone.label] = stage("activations", [spec], run_activations)[0]
-        ctx.activations[backbone.label].meta["key"] = spec.key(ctx.data.fingerprint)
-    return ctx.activations[backbone.label].meta["key"]
+def _finetuned_evals(ctx: Context, stage, backbone, strategy: str, features: str,
+                     activations: str | None) -> list[ModelEval]:
+    config, name = ctx.config, backbone.label
+    grid = [finetune_spec(config, backbone, strategy, lr, config.seed, features, activations) for lr in config.ft_lrs]
+    grid_out = stage(f"finetune-{strategy}-lr", grid, run_finetune, ctx)
+    if all(o.meta.get("diverged") for o in grid_out):
+        raise ResourceError(f"{name}/{strategy}: every learning rate in --ft-lrs diverged",
+                            hint="use smaller --ft-lrs")
+    best = int(np.argmax([o.meta["val_acc"] for o in grid_out]))
+    lr = config.ft_lrs[best]
+    seeds = [finetune_spec(config, backbone, strategy, lr, config.seed + k, features, activations)
+             for k in range(1, config.ft_seeds)]
+    outs = [grid_out[best]] + stage(f"finetune-{strategy}-seeds", seeds, run_finetune, ctx)
+    lr_grid = {f"{g:g}": o.meta["val_acc"] for g, o in zip(config.ft_lrs, grid_out, strict=True)}
+    return [evaluation(ctx.data, out.arrays["pred_test"], out.arrays["pred_shift"], name=f"{name}/{strategy}",
+                       kind="pretrained", meta=dict(model=name, strategy=strategy, lr=lr, seed=config.seed + k,
+                                                    val_acc=out.meta["val_acc"], lr_grid=lr_grid))
+            for k, out in enumerate(outs)]
 
 
-def _activation_keys(ctx: Context, stage) -> dict[str, str]:
-    """Per backbone, its activations job's key (the job runs on first call) when the top-block recipe fine-tunes."""
+def _activations(ctx: Context, stage) -> tuple[dict[str, JobOutput], dict[str, str]]:
+    """Per backbone, the frozen lower-block activations job's output and key, when the top-block recipe
+    fine-tunes (none otherwise)."""
     config = ctx.config
     if not config.ft_from_block or all(s == "lp" for s in config.strategies):
-        return {}
-    return {backbone.label: _activations(ctx, stage, backbone) for backbone in backbones(config)}
+        return {}, {}
+    specs = {backbone.label: activation_spec(config, backbone) for backbone in backbones(config)}
+    outputs = {label: stage("activations", [spec], run_activations, ctx)[0] for label, spec in specs.items()}
+    return outputs, {label: spec.key(ctx.data.fingerprint) for label, spec in specs.items()}

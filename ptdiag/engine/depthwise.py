@@ -1,7 +1,7 @@
 """Depthwise convolutions on tiny feature maps, trained as per-channel dense maps on a CPU.
 
 At 64 px, EfficientNet-Lite0's last block runs its depthwise 3×3 convolution on 2×2 maps. oneDNN's CPU kernels for
-a kernel larger than the map are slow (most with AVX2 only) and were a large part of a top-block training step. On a
+a kernel larger than the map are slow on some CPUs and were a large part of a top-block training step. On a
 map of P ≤ 4 positions the convolution is, per channel, a P×P matrix whose entries are kernel taps, so it is a
 handful of vector multiply-adds over the channels (`benchmarks/bench_depthwise.py` measures both; the figures are in
 docs/VALIDATION.md).

@@ -166,12 +166,11 @@ class RayExecutor:
         return task.remote(spec, fn, self._context_ref(context), str(self.store.root), self.store.fingerprint, cpus)
 
     def _context_ref(self, ctx: Any):
-        """The context without driver-only parts, put in the object store once per state of its result dicts."""
+        """The context without its driver-only progress callback, put in the object store once per context."""
         fields = {f.name: getattr(ctx, f.name) for f in dataclasses.fields(ctx)}
         state = (id(ctx), *sorted((name, tuple(v)) for name, v in fields.items() if isinstance(v, dict)))
         if state not in self._ctx_refs:
-            slim = dataclasses.replace(ctx, progress=_no_progress, **({"predictions": []} if "predictions" in fields
-                                                                       else {}))
+            slim = dataclasses.replace(ctx, progress=_no_progress)
             self._ctx_refs = {state: self.ray.put(slim)}  # older states are no longer needed by new tasks
         return self._ctx_refs[state]
 

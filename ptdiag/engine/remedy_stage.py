@@ -30,12 +30,12 @@ MAX_OUT_OF_SUPPORT_FOR_REWEIGHT = 0.5  # above this share of out-of-support shif
 
 
 def remedy_specs(config: AnalyzeConfig, ctx: Context, base_specs: list[JobSpec], base_outputs: list[JobOutput],
-                 feat_specs: list[JobSpec]) -> list[JobSpec]:
-    """The remedies job (none with --no-remedies); remembers the baseline outputs it reads in `ctx`."""
+                 feat_specs: list[JobSpec]) -> tuple[list[JobSpec], dict[str, JobOutput]]:
+    """The remedies job (none with --no-remedies) and the baseline outputs it reads (for its context)."""
     if not config.remedies:
-        return []
+        return [], {}
     with_features = [(s, o) for s, o in zip(base_specs, base_outputs, strict=True) if "feat_train" in o.arrays]
-    ctx.baselines = {s.name: o for s, o in with_features}
+    bases = {s.name: o for s, o in with_features}
     scratch = max(with_features, key=lambda so: _last_ref_acc(ctx, *so), default=(None, None))[0]
     primary = max((s for s in feat_specs if s.name in ctx.probes), key=lambda s: ctx.probes[s.name].meta["val_acc"])
     params = dict(backbone=primary.name, features=primary.key(ctx.data.fingerprint),
@@ -43,7 +43,7 @@ def remedy_specs(config: AnalyzeConfig, ctx: Context, base_specs: list[JobSpec],
                   budgets=list(LABEL_BUDGETS), seed=config.seed, max_dim=MAX_DIM, version=1,
                   scratch=scratch.name if scratch else None,
                   scratch_key=scratch.key(ctx.data.fingerprint) if scratch else None)
-    return [JobSpec("remedies", primary.name, params)]
+    return [JobSpec("remedies", primary.name, params)], bases
 
 
 def _last_ref_acc(ctx: Context, spec: JobSpec, out: JobOutput) -> float:

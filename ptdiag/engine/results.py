@@ -18,7 +18,7 @@ from PIL import Image
 from ptdiag import __version__
 from ptdiag._io import atomic_write
 from ptdiag.engine.jobs import JobOutput
-from ptdiag.engine.rundata import Context, RunData
+from ptdiag.engine.rundata import RunData
 from ptdiag.schema import SCHEMA_VERSION
 from ptdiag.stats.score import ModelEval
 from ptdiag.stats.support import SupportSplit
@@ -99,25 +99,24 @@ def _with_thumbnail(item: dict[str, Any], source: Any, images, row: int) -> dict
     return dict(item, thumbnail="data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
 
 
-def write_predictions(run_dir: Path, ctx: Context, evals: list[ModelEval], support_out: JobOutput | None,
+def write_predictions(run_dir: Path, data: RunData, evals: list[ModelEval], support_out: JobOutput | None,
                       extra: list[pd.DataFrame] | None = None) -> None:
     """Per-example predictions (long format): one row per model × evaluated example.
 
     `extra` frames (the remedies' held-out predictions and reference weights) are appended; their own columns
     (`remedy_fold`, `weight`) are empty on the other rows.
     """
-    data = ctx.data
     pair = data.pair
     test_pos = data.split["test"]
     test_paths = [str(pair.reference.paths[data.ref_index[i]]) for i in test_pos]
     shift_paths = [str(pair.shift.paths[j]) for j in data.shift_index]
     rho = support_out.arrays["rho_shift"] if support_out is not None else np.full(len(shift_paths), np.nan)
     frames = []
-    for e, (pred_test, pred_shift) in zip(evals, ctx.predictions, strict=True):
+    for e in evals:
         for set_name, paths, labels, pred, correct, ratio in (
-            ("reference", test_paths, data.part("test").labels, pred_test, e.ref_correct,
+            ("reference", test_paths, data.part("test").labels, e.ref_pred, e.ref_correct,
              np.full(len(test_paths), np.nan)),
-            ("shift", shift_paths, data.shift.labels, pred_shift, e.shift_correct, rho),
+            ("shift", shift_paths, data.shift.labels, e.shift_pred, e.shift_correct, rho),
         ):
             frames.append(pd.DataFrame({
                 "model": e.name, "kind": e.kind, "seed": e.meta.get("seed"), "example_id": np.arange(len(paths)),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,27 +83,29 @@ def take_rows(images, index: np.ndarray):
     return images.rows(index) if isinstance(images, DiskImages) else images[index]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Context:
+    """What every job of a stage may read: the settings, the prepared data, the device, the progress callback, and
+    the finished upstream jobs' outputs it consumes. Frozen: the driver (`ptdiag.engine.compute`) makes a new one
+    with `dataclasses.replace` when a stage's outputs are ready, so a job never sees a half-filled context."""
+
     config: AnalyzeConfig
     data: RunData
     device: torch.device
     progress: Progress
     checkpoint_dir: Path | None = None  # set when --save-checkpoints: fine-tuned weights land here
-    features: dict[str, JobOutput] = field(default_factory=dict)
-    probes: dict[str, JobOutput] = field(default_factory=dict)
-    baselines: dict[str, JobOutput] = field(default_factory=dict)  # baseline runs the remedies stage reads
-    activations: dict[str, JobOutput] = field(default_factory=dict)  # per backbone, top-block fine-tuning
-    predictions: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # aligned with the evals
+    features: Mapping[str, JobOutput] = field(default_factory=dict)  # per backbone
+    probes: Mapping[str, JobOutput] = field(default_factory=dict)  # per backbone
+    baselines: Mapping[str, JobOutput] = field(default_factory=dict)  # baseline runs the remedies job reads
+    activations: Mapping[str, JobOutput] = field(default_factory=dict)  # per backbone, top-block fine-tuning
 
-    def add_eval(self, evals: list[ModelEval], pred_test: np.ndarray, pred_shift: np.ndarray, **kwargs) -> None:
-        """Record a model's predictions and its correctness on the reference test and shifted sets."""
-        from ptdiag.stats.score import ModelEval  # scipy: imported when models are evaluated, not on a rerun
 
-        test_labels, shift_labels = self.data.part("test").labels, self.data.shift.labels
-        evals.append(ModelEval(ref_correct=pred_test == test_labels, shift_correct=pred_shift == shift_labels,
-                               **kwargs))
-        self.predictions.append((pred_test, pred_shift))
+def evaluation(data: RunData, pred_test: np.ndarray, pred_shift: np.ndarray, **kwargs: Any) -> ModelEval:
+    """A model's evaluation from its predicted classes on the reference-test and shifted sets."""
+    from ptdiag.stats.score import ModelEval  # scipy: imported when models are evaluated, not on a rerun
+
+    return ModelEval(ref_correct=pred_test == data.part("test").labels, shift_correct=pred_shift == data.shift.labels,
+                     ref_pred=pred_test, shift_pred=pred_shift, **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------------- ingest

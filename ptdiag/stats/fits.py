@@ -1,10 +1,10 @@
 """Many small scikit-learn fits: one BLAS thread per fit, independent fits spread over the allowed cores.
 
 L-BFGS on a few thousand feature rows spends its time in matrix-vector products that are too small to share
-between BLAS threads. Measured on the support split of the demo's dataset-bias scenario (5,400 × 1,280 float32,
-34 logistic-regression fits, 2-core AMD EPYC, OpenBLAS 0.3.31): 25.1 s with 2 BLAS threads, 9.1 s with 1, 5.3 s
-with two 1-thread fits at a time (`benchmarks/bench_support.py`). One thread per fit also makes every fit's
-numbers independent of the machine's core count (results agree with multi-threaded BLAS to float rounding).
+between BLAS threads, so independent one-thread fits side by side are several times faster than one multi-threaded
+fit at a time (`benchmarks/bench_support.py` measures it; the figures are in docs/VALIDATION.md). One thread per
+fit also makes every fit's numbers independent of the machine's core count (results agree with multi-threaded BLAS
+to float rounding).
 
 Pure numpy/scikit-learn/joblib: no torch import.
 """

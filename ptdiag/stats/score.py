@@ -57,6 +57,7 @@ class ModelEval:
             lr, seed, val_acc, optional n_val).
         run: training run a baseline checkpoint belongs to (its checkpoints are resampled together); default name.
         seed: fine-tuning seed; default meta["seed"].
+        ref_pred, shift_pred: the predicted classes (optional; written to predictions.parquet, never scored).
     """
 
     name: str
@@ -66,6 +67,8 @@ class ModelEval:
     meta: dict[str, Any] = field(default_factory=dict)
     run: str | None = None
     seed: int | None = None
+    ref_pred: np.ndarray | None = field(default=None, repr=False)
+    shift_pred: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.run is None:

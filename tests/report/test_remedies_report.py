@@ -81,7 +81,7 @@ def test_results_without_remedies_render_as_before():
 
 def test_no_remedies_flag_plans_no_job():
     config = resolve_config({"train": "a", "shift": "b", "remedies": False})
-    assert config.remedies is False and remedy_specs(config, None, [], [], []) == []  # never touches the run
+    assert config.remedies is False and remedy_specs(config, None, [], [], []) == ([], {})  # never touches the run
 
 
 def test_tiny_shifted_set_gets_a_clear_skip_reason():
