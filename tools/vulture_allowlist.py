@@ -40,3 +40,10 @@ from ptdiag.stats import support
 
 # stored in the support job's arrays by name (ptdiag.engine.stages._SUPPORT_ARRAYS) and read back from them
 support.SupportSplit.logit_shift, support.SupportSplit.logit_reference
+
+from ptdiag.engine import finetune, remedy_stage, stages
+
+# Job parameters that only identify a job: hashed into its key (a changed checkpoint file, a resize source, the
+# version of a job's algorithm), never read by the job itself.
+finetune.ActivationParams.weights_sha, finetune.ActivationParams.all_images, stages.FeatureParams.weights_sha
+stages.BaselineParams.source_size, remedy_stage.RemedyParams.max_dim, remedy_stage.RemedyParams.scratch_key

@@ -28,19 +28,21 @@ from ptdiag.engine.remedy_stage import (
 from ptdiag.engine.results import assemble_results, write_predictions
 from ptdiag.engine.rundata import Context, Progress, RunData, evaluation
 from ptdiag.engine.stages import (
+    BaselineParams,
     backbones,
     baseline_jobs,
     feature_jobs,
+    probe_job,
     run_baseline,
     run_features,
     run_probe,
     run_support,
     support_from_job,
+    support_job,
 )
 from ptdiag.errors import DataError, ResourceError
 from ptdiag.schema import validate_results
 from ptdiag.stats.score import ModelEval, StatsConfig, score
-from ptdiag.stats.support import SupportConfig
 from ptdiag.stats.thresholds import VerdictConfig
 
 log = logging.getLogger("ptdiag")
@@ -78,10 +80,7 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
     feat_specs = feature_jobs(config, activation_keys)
     feat_outputs = stage("features", feat_specs, run_features, ctx)
     ctx = dataclasses.replace(ctx, features={s.name: o for s, o in zip(feat_specs, feat_outputs, strict=True)})
-    support_spec = JobSpec("support", feat_specs[0].name,
-                           dict(backbone=feat_specs[0].name, features=feat_specs[0].key(data.fingerprint),
-                                folds=config.folds, seed=config.seed, max_reference=config.support_max_reference,
-                                assignments=SupportConfig.assignments))
+    support_spec = support_job(config, feat_specs[0].name, feat_specs[0].key(data.fingerprint))
     executor.prefetch([support_spec], run_support, ctx)  # the support split needs only the features
     pretrained, probes = _pretrained_evals(ctx, stage, feat_specs, activation_keys)
     ctx = dataclasses.replace(ctx, probes=probes)
@@ -123,11 +122,11 @@ def _baseline_evals(ctx: Context, specs: list[JobSpec], outputs: list[JobOutput]
     """One evaluation per baseline checkpoint (its run named, so the resampling keeps checkpoints together)."""
     evals: list[ModelEval] = []
     for spec, out in zip(specs, outputs, strict=True):
-        p = spec.params
-        for epoch in p["eval_epochs"]:
+        p = BaselineParams.of(spec)
+        for epoch in p.eval_epochs:
             evals.append(evaluation(ctx.data, out.arrays[f"e{epoch}_test"], out.arrays[f"e{epoch}_shift"],
                                     name=f"{spec.name}-e{epoch}", kind="baseline", run=spec.name,
-                                    meta=dict(arch=p["arch"], fraction=p["fraction"], epoch=epoch, seed=p["seed"])))
+                                    meta=dict(arch=p.arch, fraction=p.fraction, epoch=epoch, seed=p.seed)))
     return evals
 
 
@@ -141,8 +140,7 @@ def _pretrained_evals(ctx: Context, stage, feat_specs: list[JobSpec],
     for backbone, feat_spec in zip(backbones(config), feat_specs, strict=True):
         name = backbone.label
         features = feat_spec.key(ctx.data.fingerprint)
-        probe_spec = JobSpec("probe", name, dict(backbone=name, features=features, cs=list(config.probe_cs),
-                                                 seed=config.seed))
+        probe_spec = probe_job(config, name, features)
         probes[name] = probe = stage("probe", [probe_spec], run_probe, ctx)[0]
         if "lp" in config.strategies:
             evals.append(evaluation(ctx.data, probe.arrays["pred_test"], probe.arrays["pred_shift"],

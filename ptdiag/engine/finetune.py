@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from torch import nn
 from ptdiag._io import write_bytes_atomic
 from ptdiag.config import AnalyzeConfig
 from ptdiag.engine.features import LinearProbe, load_head
-from ptdiag.engine.jobs import JobOutput, JobSpec
+from ptdiag.engine.jobs import JobOutput, JobParams, JobSpec
 from ptdiag.engine.models import BackboneSpec, create_pretrained, normalization
 from ptdiag.engine.partial import TopSplit, lower_activations, predict_upper, split_at, train_top
 from ptdiag.engine.rundata import Context
@@ -28,64 +29,98 @@ from ptdiag.engine.train import Normalizer, TrainConfig, predict, train_model
 log = logging.getLogger("ptdiag")
 
 
+@dataclass(frozen=True)
+class FinetuneParams(JobParams):
+    """One fine-tuning run (FT or LP-FT) at one learning rate and seed; with `activations`, the top-block recipe
+    (blocks `from_block`.. trained on the cached outputs of the frozen lower blocks)."""
+
+    OPTIONAL = ("from_block", "activations")  # end-to-end jobs keep the keys they had before the top-block recipe
+    model: str
+    weights: str | None
+    backbone: str
+    features: str  # the features job's key (LP-FT starts from the probe fitted on them)
+    strategy: str
+    lr: float
+    seed: int
+    epochs: int
+    batch_size: int
+    freeze_bn: bool
+    image_size: int
+    probe_cs: tuple[float, ...]
+    from_block: int | None = None
+    activations: str | None = None
+
+
+@dataclass(frozen=True)
+class ActivationParams(JobParams):
+    """The frozen lower blocks' outputs for every image and for `views` augmented views of the training images."""
+
+    model: str
+    weights: str | None
+    weights_sha: str | None
+    image_size: int
+    from_block: int
+    views: int
+    seed: int
+    all_images: bool
+
+
 def finetune_spec(config: AnalyzeConfig, backbone: BackboneSpec, strategy: str, lr: float, seed: int,
                   features: str, activations: str | None = None) -> JobSpec:
     """One fine-tuning run; `activations` (the key of the backbone's activations job) selects the top-block recipe."""
-    params = dict(model=backbone.name, weights=backbone.weights, backbone=backbone.label, features=features,
-                  strategy=strategy, lr=lr,
-                  seed=seed, epochs=config.ft_epochs, batch_size=config.batch_size, freeze_bn=config.freeze_bn,
-                  image_size=config.image_size, probe_cs=list(config.probe_cs))
-    name = f"{backbone.label}-{strategy}-lr{lr:g}-s{seed}"
-    if activations is not None:  # only then: end-to-end jobs keep the keys they had before the recipe existed
-        params.update(from_block=config.ft_from_block, activations=activations)
-        name += f"-top{config.ft_from_block}"
-    return JobSpec("finetune", name, params)
+    top = activations is not None
+    params = FinetuneParams(model=backbone.name, weights=backbone.weights, backbone=backbone.label, features=features,
+                            strategy=strategy, lr=lr, seed=seed, epochs=config.ft_epochs, batch_size=config.batch_size,
+                            freeze_bn=config.freeze_bn, image_size=config.image_size, probe_cs=config.probe_cs,
+                            from_block=config.ft_from_block if top else None, activations=activations)
+    name = f"{backbone.label}-{strategy}-lr{lr:g}-s{seed}" + (f"-top{config.ft_from_block}" if top else "")
+    return JobSpec.of("finetune", name, params)
 
 
 def activation_spec(config: AnalyzeConfig, backbone: BackboneSpec) -> JobSpec:
-    params = dict(model=backbone.name, weights=backbone.weights, weights_sha=file_digest(backbone.weights),
-                  image_size=config.image_size, from_block=config.ft_from_block, views=config.ft_epochs,
-                  seed=config.seed, all_images=True)
-    return JobSpec("activations", f"{backbone.label}-top{config.ft_from_block}", params)
+    params = ActivationParams(model=backbone.name, weights=backbone.weights, weights_sha=file_digest(backbone.weights),
+                              image_size=config.image_size, from_block=config.ft_from_block, views=config.ft_epochs,
+                              seed=config.seed, all_images=True)
+    return JobSpec.of("activations", f"{backbone.label}-top{config.ft_from_block}", params)
 
 
 def run_activations(spec: JobSpec, ctx: Context) -> JobOutput:
     """Frozen lower-block outputs for every reference and shifted image (float32: the features job derives the
     backbone's features from them exactly) and every augmented view of the training images (float16)."""
-    p = spec.params
-    model = create_pretrained(BackboneSpec(p["model"], p["weights"]), len(ctx.data.pair.classes))
-    split = split_at(model, p["from_block"])
+    p = ActivationParams.of(spec)
+    model = create_pretrained(BackboneSpec(p.model, p.weights), len(ctx.data.pair.classes))
+    split = split_at(model, p.from_block)
     if split is None:
-        log.warning("%s: no known block layout to cut at block %s; fine-tuning end to end", p["model"],
-                    p["from_block"])
+        log.warning("%s: no known block layout to cut at block %s; fine-tuning end to end", p.model,
+                    p.from_block)
         return JobOutput({"supported": False})
     normalize = Normalizer(*normalization(model), ctx.device)
-    ctx.progress("job_steps", p["views"] + 2)
+    ctx.progress("job_steps", p.views + 2)
     arrays = {}
     for name, images in (("reference", ctx.data.reference.images), ("shift", ctx.data.shift.images)):
         arrays[name] = lower_activations(split, images, normalize, dtype=torch.float32)
         ctx.progress("job_advance", 1)
     train = ctx.data.part("train").images
-    for view in range(p["views"]):
-        arrays[f"train_view{view}"] = lower_activations(split, train, normalize, view_seed=p["seed"] * 1000 + view)
+    for view in range(p.views):
+        arrays[f"train_view{view}"] = lower_activations(split, train, normalize, view_seed=p.seed * 1000 + view)
         ctx.progress("job_advance", 1)
     return JobOutput({"supported": True, "shape": list(arrays["shift"].shape[1:]), "blocks": split.n_blocks,
-                      "from_block": p["from_block"]}, arrays)
+                      "from_block": p.from_block}, arrays)
 
 
 def run_finetune(spec: JobSpec, ctx: Context) -> JobOutput:
-    p = spec.params
-    torch.manual_seed(p["seed"])  # the fresh head's init depends on the job alone
-    model = create_pretrained(BackboneSpec(p["model"], p["weights"]), len(ctx.data.pair.classes))
-    if p["strategy"] == "lpft":
-        probe = ctx.probes[p["backbone"]].arrays
+    p = FinetuneParams.of(spec)
+    torch.manual_seed(p.seed)  # the fresh head's init depends on the job alone
+    model = create_pretrained(BackboneSpec(p.model, p.weights), len(ctx.data.pair.classes))
+    if p.strategy == "lpft":
+        probe = ctx.probes[p.backbone].arrays
         load_head(model, LinearProbe(probe["weight"], probe["bias"], 0.0, 0.0, {}))
-    cfg = TrainConfig(epochs=p["epochs"], lr=p["lr"], batch_size=p["batch_size"], seed=p["seed"],
-                      freeze_bn=p["freeze_bn"], label_smoothing=0.0, weight_decay=0.1)
-    acts = ctx.activations.get(p["backbone"]) if p.get("activations") else None
-    if p.get("activations") and acts is None:  # never silently change the recipe a job's key stands for
+    cfg = TrainConfig(epochs=p.epochs, lr=p.lr, batch_size=p.batch_size, seed=p.seed,
+                      freeze_bn=p.freeze_bn, label_smoothing=0.0, weight_decay=0.1)
+    acts = ctx.activations.get(p.backbone) if p.activations else None
+    if p.activations and acts is None:  # never silently change the recipe a job's key stands for
         raise RuntimeError(f"{spec.name}: its activations job did not run in this context")
-    split = split_at(model, p["from_block"]) if acts is not None and acts.meta.get("supported") else None
+    split = split_at(model, p.from_block) if acts is not None and acts.meta.get("supported") else None
     try:
         if split is not None:
             preds = _train_top_and_predict(split, acts.arrays, cfg, spec, ctx)

@@ -9,6 +9,7 @@ executor start jobs whose results are collected by a later `run` (independent st
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 
@@ -24,10 +25,32 @@ from ptdiag._io import atomic_write, write_json_atomic
 
 
 @dataclass(frozen=True)
+class JobParams:
+    """Base of each job kind's typed parameters (`BaselineParams`, `FinetuneParams`, ...): JSON-able fields, hashed
+    into the job's key. Fields named in `OPTIONAL` are left out of the key while None, so adding one keeps the keys
+    of finished jobs."""
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+                if not (k in self.OPTIONAL and v is None)}
+
+    @classmethod
+    def of(cls, spec: JobSpec) -> Self:
+        """The typed parameters of `spec` (lists come back as tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.params.items()})
+
+
+@dataclass(frozen=True)
 class JobSpec:
     stage: str
     name: str
-    params: dict[str, Any]
+    params: dict[str, Any]  # a JobParams' to_dict(): what the key hashes
+
+    @classmethod
+    def of(cls, stage: str, name: str, params: JobParams) -> JobSpec:
+        return cls(stage, name, params.to_dict())
 
     def key(self, data_fingerprint: str) -> str:
         blob = json.dumps({"stage": self.stage, "params": self.params, "data": data_fingerprint}, sort_keys=True)

@@ -9,14 +9,16 @@ training set. All share one 2-fold cross-fitting of the shifted set, so no shift
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ptdiag.config import AnalyzeConfig
-from ptdiag.engine.jobs import JobOutput, JobSpec
+from ptdiag.engine.jobs import JobOutput, JobParams, JobSpec
 from ptdiag.engine.rundata import Context
+from ptdiag.engine.stages import BaselineParams
 from ptdiag.remedies.heads import DEFAULT_C, MAX_DIM, crossfit_folds, reduce_features
 from ptdiag.remedies.lastlayer import LABEL_BUDGETS, crossfit_last_layer
 from ptdiag.remedies.reweight import NOT_REACHABLE, crossfit_reweighted_probe
@@ -29,6 +31,23 @@ REMEDY_FOLDS = 2
 MAX_OUT_OF_SUPPORT_FOR_REWEIGHT = 0.5  # above this share of out-of-support shifted images reweighting is moot
 
 
+@dataclass(frozen=True)
+class RemedyParams(JobParams):
+    """Last-layer retraining and reweighting on the best-probe backbone's features (and on the best from-scratch
+    run's features, `scratch`), cross-fitted over `folds` halves of the labelled shifted set."""
+
+    backbone: str
+    features: str
+    C: float
+    folds: int
+    budgets: tuple[int, ...]
+    seed: int
+    max_dim: int
+    version: int
+    scratch: str | None
+    scratch_key: str | None
+
+
 def remedy_specs(config: AnalyzeConfig, ctx: Context, base_specs: list[JobSpec], base_outputs: list[JobOutput],
                  feat_specs: list[JobSpec]) -> tuple[list[JobSpec], dict[str, JobOutput]]:
     """The remedies job (none with --no-remedies) and the baseline outputs it reads (for its context)."""
@@ -38,17 +57,17 @@ def remedy_specs(config: AnalyzeConfig, ctx: Context, base_specs: list[JobSpec],
     bases = {s.name: o for s, o in with_features}
     scratch = max(with_features, key=lambda so: _last_ref_acc(ctx, *so), default=(None, None))[0]
     primary = max((s for s in feat_specs if s.name in ctx.probes), key=lambda s: ctx.probes[s.name].meta["val_acc"])
-    params = dict(backbone=primary.name, features=primary.key(ctx.data.fingerprint),
-                  C=float(ctx.probes[primary.name].meta.get("C", DEFAULT_C)), folds=REMEDY_FOLDS,
-                  budgets=list(LABEL_BUDGETS), seed=config.seed, max_dim=MAX_DIM, version=1,
-                  scratch=scratch.name if scratch else None,
-                  scratch_key=scratch.key(ctx.data.fingerprint) if scratch else None)
-    return [JobSpec("remedies", primary.name, params)], bases
+    params = RemedyParams(backbone=primary.name, features=primary.key(ctx.data.fingerprint),
+                          C=float(ctx.probes[primary.name].meta.get("C", DEFAULT_C)), folds=REMEDY_FOLDS,
+                          budgets=LABEL_BUDGETS, seed=config.seed, max_dim=MAX_DIM, version=1,
+                          scratch=scratch.name if scratch else None,
+                          scratch_key=scratch.key(ctx.data.fingerprint) if scratch else None)
+    return [JobSpec.of("remedies", primary.name, params)], bases
 
 
 def _last_ref_acc(ctx: Context, spec: JobSpec, out: JobOutput) -> float:
     """Reference-test accuracy at the run's last evaluated epoch (reference data only: no shifted label used)."""
-    epoch = max(spec.params["eval_epochs"])
+    epoch = max(BaselineParams.of(spec).eval_epochs)
     return float((out.arrays[f"e{epoch}_test"] == ctx.data.part("test").labels).mean())
 
 
@@ -59,17 +78,17 @@ def run_remedies(spec: JobSpec, ctx: Context) -> JobOutput:
 
 
 def _run_remedies(spec: JobSpec, ctx: Context) -> JobOutput:
-    p, data = spec.params, ctx.data
+    p, data = RemedyParams.of(spec), ctx.data
     shift_y, n_classes = data.shift.labels, len(data.pair.classes)
     groups = data.pair.shift.groups[data.shift_index] if data.pair.shift.groups is not None else None
-    bases = {"pretrained": (p["backbone"], _pretrained_features(ctx, p["backbone"]))}
-    if p["scratch"] and p["scratch"] in ctx.baselines:
-        bases["scratch"] = (p["scratch"], reduce_features({k.removeprefix("feat_"): v.astype(np.float32)
-                                                           for k, v in ctx.baselines[p["scratch"]].arrays.items()
-                                                           if k.startswith("feat_")}, seed=p["seed"]))
+    bases = {"pretrained": (p.backbone, _pretrained_features(ctx, p.backbone))}
+    if p.scratch and p.scratch in ctx.baselines:
+        bases["scratch"] = (p.scratch, reduce_features({k.removeprefix("feat_"): v.astype(np.float32)
+                                                           for k, v in ctx.baselines[p.scratch].arrays.items()
+                                                           if k.startswith("feat_")}, seed=p.seed))
     descriptors = _descriptors(p, bases)
     skip = _skip_reason(shift_y, n_classes)
-    folds = None if skip else crossfit_folds(shift_y, groups, p["folds"], p["seed"])
+    folds = None if skip else crossfit_folds(shift_y, groups, p.folds, p.seed)
     if skip:
         for d in descriptors:
             d.update(applicable=False, note=skip)
@@ -84,12 +103,12 @@ def _run_remedies(spec: JobSpec, ctx: Context) -> JobOutput:
             with_ref = d["variant"] == "reference+shift"
             fit = crossfit_last_layer(feats["shift"], shift_y, feats["test"], folds, groups=groups,
                                       ref_x=feats["train"] if with_ref else None, ref_y=train_y if with_ref else None,
-                                      C=p["C"], budgets=tuple(p["budgets"]), seed=p["seed"])
+                                      C=p.C, budgets=tuple(p.budgets), seed=p.seed)
             d.update(n_shift_labelled=fit.n_labelled, budgets=fit.budgets)
             arrays[f"r{i}_budget"] = fit.budget_preds
         else:
             fit = crossfit_reweighted_probe(feats["train"], train_y, feats["test"], feats["shift"], shift_y, folds,
-                                            C=p["C"], seed=p["seed"])
+                                            C=p.C, seed=p.seed)
             d.update(n_shift_labelled=int(round(np.mean([len(f) for f in fit.fitted_on]))),
                      applicable=not fit.degenerate, note=fit.note(), ess_share=fit.ess_share, coverage=fit.coverage)
             arrays["weights"] = fit.weights.astype(np.float32)
@@ -106,23 +125,23 @@ def _pretrained_features(ctx: Context, backbone: str) -> dict[str, np.ndarray]:
     return reduce_features(out, seed=ctx.config.seed)
 
 
-def _descriptors(p: dict[str, Any], bases: dict[str, tuple[str, Any]]) -> list[dict[str, Any]]:
-    folds_note = f"{p['folds']}-fold cross-fitted over the labelled shifted set: every score is held out"
+def _descriptors(p: RemedyParams, bases: dict[str, tuple[str, Any]]) -> list[dict[str, Any]]:
+    folds_note = f"{p.folds}-fold cross-fitted over the labelled shifted set: every score is held out"
     out = []
     for kind, (base, _) in bases.items():
         for variant in ("shift-only", "reference+shift"):
             suffix = "last-layer" if variant == "shift-only" else "last-layer+reference"
             out.append(dict(name=f"{base}/{suffix}", method="last-layer", data="labelled-shift", variant=variant,
-                            base=base, base_kind=kind, held_out=True, applicable=True, folds=p["folds"],
+                            base=base, base_kind=kind, held_out=True, applicable=True, folds=p.folds,
                             note=f"{'frozen pre-trained' if kind == 'pretrained' else 'from-scratch'} features; "
                                  f"{folds_note}"))
-    out.append(dict(name=f"{p['backbone']}/reweight", method="reweight", data="reference-reweighted",
-                    variant="reference-only", base=p["backbone"], base_kind="pretrained", held_out=True,
-                    applicable=True, folds=p["folds"], note=""))
+    out.append(dict(name=f"{p.backbone}/reweight", method="reweight", data="reference-reweighted",
+                    variant="reference-only", base=p.backbone, base_kind="pretrained", held_out=True,
+                    applicable=True, folds=p.folds, note=""))
     if "scratch" not in bases:
         out.append(dict(name="from-scratch/last-layer", method="last-layer", data="labelled-shift",
-                        variant="shift-only", base=p["scratch"] or "none", base_kind="scratch", held_out=True,
-                        applicable=False, folds=p["folds"],
+                        variant="shift-only", base=p.scratch or "none", base_kind="scratch", held_out=True,
+                        applicable=False, folds=p.folds,
                         note="no from-scratch baseline with stored penultimate features in this run"))
     return out
 
