@@ -96,7 +96,7 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
     ctx = dataclasses.replace(ctx, baselines=remedy_bases)
     remedy_out = stage("remedies", remedy_jobs, run_remedies, ctx)[0] if remedy_jobs else None
     start = time.perf_counter()
-    verdict_config = VerdictConfig(material_points=config.material_points / 100,
+    verdict_config = VerdictConfig(material_margin=config.material_points / 100,
                                    material_share=config.material_share, min_r2=config.min_r2)
     scored = evals + remedy_evals(ctx, remedy_out, support)
     scores = score(scored, support, StatsConfig(scale=config.scale, epsilon=config.epsilon,

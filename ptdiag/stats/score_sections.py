@@ -67,7 +67,7 @@ def candidate_row(group: Group, reps: Replicates, q: dict[str, Interval | None],
         "predicted_shift_acc": _point(reps, "pred_shift", g),
         "er": _d(q.get("er_shift")), "er_in": _d(q.get("er_in_support")), "er_out": _d(q.get("er_out_of_support")),
         "er_out_matched": _d(q.get("er_out_matched")),
-        "effects": {n: _effect(q.get(n), vcfg.material_points) for n in _POINTS}
+        "effects": {n: _effect(q.get(n), vcfg.material_margin) for n in _POINTS}
         | {n: _effect(q.get(n), vcfg.material_share) for n in _SHARES},
         "recovered": recovered(q), "prediction_band": {s: b["half_width"] for s, b in band.items()},
         "beyond_band": {s: b["beyond"] for s, b in band.items()}, "decided": decided, "primary": group.name == primary,

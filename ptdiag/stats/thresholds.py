@@ -10,7 +10,8 @@ class VerdictConfig:
     """Rules' thresholds. All accuracy quantities are fractions (0.02 = 2 points).
 
     Attributes:
-        material_points: smallest effect (ER, gap component) that counts as material.
+        material_margin: smallest effect (ER, gap component) that counts as material, as a fraction (the
+            `--material-points` flag divided by 100).
         material_share: below this share of a gap, the advice says pre-training recovers "a little of" it (the
             share words the advice; it never decides the kind).
         min_r2: below this r² the line-fit check warns. Nothing switches on r²: `analyze`, `score` and `er` trust
@@ -28,7 +29,7 @@ class VerdictConfig:
         confidence_level: level of every interval (line band, bootstrap, binomial).
     """
 
-    material_points: float = 0.02
+    material_margin: float = 0.02
     material_share: float = 0.25
     min_r2: float = 0.8
     min_baselines: int = 10

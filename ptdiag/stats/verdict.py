@@ -7,11 +7,12 @@ reference validation) it reads, at that recipe's reference accuracy, the baselin
 component π_in·(ref − line_in) and an extrapolation component π_out·(ref − line_out), and what the recipe leaves
 (its own components) and recovers (π·ER) of each. Nothing is pooled across recipes.
 
-Every effect is an interval from one resampling scheme (ptdiag.stats.resampling) classified against the margin in
-accuracy points (``material_points``; ptdiag.stats.effects): components and remaining bias two-sided (material,
-negligible, unresolved), recoveries one-sided (material, not material, unresolved), because "does it recover a
-material amount?" is a one-sided question. Recoveries are read at level 1 − α/J for J recipes (Bonferroni), so
-looking at several recipes does not inflate false "helps". The share of a gap recovered drives the wording only.
+Every effect is an interval from one resampling scheme (ptdiag.stats.resampling) classified against a margin in
+accuracy (``VerdictConfig.material_margin``, the `--material-points` flag; ptdiag.stats.effects): components and
+remaining bias two-sided (material, negligible, unresolved), recoveries one-sided (material, not material,
+unresolved), because "does it recover a material amount?" is a one-sided question. Recoveries are read at level 1 −
+α/J for J recipes (Bonferroni), so looking at several recipes does not inflate false "helps". The share of a gap
+recovered drives the wording only.
 
 Kinds:
 
@@ -74,7 +75,7 @@ def judge(values: Mapping[str, Interval | float | None], beyond_band: Mapping[st
     Recoveries are one-sided ('material', 'not-material', 'unresolved'), read from ``adjusted`` (their
     multiplicity-corrected intervals) where given; a recovery inside the baselines' prediction band is not credited.
     """
-    m = config.material_points
+    m = config.material_margin
     out = {name: _cls(values.get(name), m) for name in JUDGED}
     out["pooled_gap"] = _cls(pooled_gap, m)
     out["line_gap"] = _cls((adjusted or {}).get("gap_tost") or values.get("gap"), m)  # the line's gap at this recipe
@@ -217,7 +218,7 @@ def recipe_calls(inputs: VerdictInputs, config: VerdictConfig,
         # May carry "helps": out-of-support accuracy not materially below the best-reference recipe's (a recipe
         # that merely sits above the line at a low accuracy cannot). Enters "bias remains for every recipe": in-support
         # accuracy not below it at all (a wider set only makes that claim harder).
-        calls.append(RecipeCall(c, classes, kind, failed, _not_below(c, best, out_key, config.material_points),
+        calls.append(RecipeCall(c, classes, kind, failed, _not_below(c, best, out_key, config.material_margin),
                                 _not_below(c, best, "acc_in_support")))
     return calls
 
@@ -276,7 +277,7 @@ def decide(inputs: VerdictInputs, config: VerdictConfig = VerdictConfig(),
     margin = equivalence_margin(inputs.pooled_gap, calls)
     if margin is not None and (kind == "no-shift" or failed in ("shift-size", "gap-at-recipes")):
         reasons.append(f"with this data, equivalence (no shift) could be shown at ± {100 * margin:.1f} points "
-                       f"(the margin is ± {100 * config.material_points:g})")
+                       f"(the margin is ± {100 * config.material_margin:g})")
     if inputs.stability:  # 0: no resample reached a kind (e.g. a failed check), which says nothing
         reasons.append(f"the same kind in {100 * inputs.stability:.0f}% of resamples (runs, examples, seeds and "
                        "the support mask redrawn)")
@@ -302,7 +303,7 @@ def _in_support_er_checks(calls: Sequence[RecipeCall], config: VerdictConfig) ->
     out = []
     for c in calls:
         er_in = c.evidence.quantities.get("er_in_support")
-        if er_in is not None and er_in.lower >= config.material_points:
+        if er_in is not None and er_in.lower >= config.material_margin:
             out.append(Check(f"er-in ({c.evidence.name})", "WARN",
                              f"{c.evidence.name} beats the line on in-support images (ER_in {pts(er_in)} points): "
                              "pre-training should not fix dataset bias, so the support split may have put "
@@ -329,7 +330,7 @@ def _effects(chosen: RecipeCall | None, classes: Mapping[str, str],
     out = {}
     for name in ("gap", "bias", "extrapolation", "remaining_bias", "remaining_extrapolation", "recovered_bias",
                  "recovered_extrapolation", "recovered_gap", "share_bias", "share_extrapolation", "share_gap"):
-        margin = config.material_share if name.startswith("share") else config.material_points
+        margin = config.material_share if name.startswith("share") else config.material_margin
         out[name] = effect_dict(q.get(name), classes.get(name) or _cls(q.get(name), margin))
     return out
 

@@ -91,7 +91,7 @@ def recommendations(kind: str, failed: str | None, chosen: RecipeCall | None, ca
     if kind in ("dataset-bias", "both"):
         recs.append(_advice("debias"))
     if kind == "no-shift":
-        recs.append(_advice("no-action", margin=f"{100 * config.material_points:g}"))
+        recs.append(_advice("no-action", margin=f"{100 * config.material_margin:g}"))
     if failed == "pretrained-recovery":
         recs.append(_advice("try-other-pretrained", recipes=names))
     elif failed == "extrapolation-recovery":
