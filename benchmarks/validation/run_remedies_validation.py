@@ -1,4 +1,4 @@
-"""Measure issue 12's known answers for the remedies (for docs/VALIDATION.md); CPU-heavy, run it deliberately.
+"""Measure the remedies' known answers (for docs/VALIDATION.md); CPU-heavy, run it deliberately.
 
 For each scenario (default: tint-bias p = 0.5, unseen-tint, invert) it runs `ptdiag analyze --budget quick` and
 prints, next to pre-training alone (the verdict's primary candidate): every remedy's held-out shifted / in- /

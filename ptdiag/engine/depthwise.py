@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # Largest map (H×W) handled densely: oneDNN's kernel is slow only when the 3×3 kernel exceeds the map; at 3×3 and
-# 4×4 the dense form's P² multiply-adds are the slower of the two (measured in docs/VALIDATION.md).
+# 4×4 the dense form's P² multiply-adds are the slower of the two (measured by benchmarks/bench_depthwise.py).
 MAX_POSITIONS = 4
 
 
