@@ -18,7 +18,7 @@ def train_step_seconds() -> float:
         "import time, numpy as np, torch\n"
         "from ptdiag.engine.models import BackboneSpec, create_pretrained, normalization\n"
         "from ptdiag.engine.train import ArraySet, Normalizer, TrainConfig, train_model\n"
-        "import ptdiag.engine.depthwise as dw; dw.MAX_POSITIONS = 0\n"  # oneDNN depthwise kernels, as the baseline step
+        "from ptdiag.engine.depthwise import kernel_only; kernel_only().__enter__()\n"  # torch's kernels throughout
         "m = create_pretrained(BackboneSpec('tf_efficientnet_lite0'), 10)\n"
         "x = np.random.default_rng(0).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)\n"
         "d = ArraySet(x, np.arange(32) % 10); n = Normalizer(*normalization(m), torch.device('cpu'))\n"

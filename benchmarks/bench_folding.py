@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from unittest import mock
 
 import numpy as np
 import torch
@@ -25,17 +24,9 @@ from ptdiag.engine.partial import lower_activations, split_at
 from ptdiag.engine.train import ArraySet, Normalizer, TrainConfig, predict, train_model
 
 
-def _unfolded(module, _batch):
-    return module
-
-
-def _without_folding():
-    return mock.patch.object(folding, "inference_form", _unfolded)
-
-
 def compare(name: str, run: Callable[[], np.ndarray], repeats: int) -> None:
     """Median seconds of `run` with and without folding, alternated; their ratio and largest output difference."""
-    folded, unfolded, out_folded, out_unfolded = interleaved(run, _without_folding, repeats)
+    folded, unfolded, out_folded, out_unfolded = interleaved(run, folding.unfolded, repeats)
     diff = float(np.abs(out_folded.astype(np.float64) - out_unfolded).max())
     print(f"{name:<44} unfolded {unfolded:6.3f} s   folded {folded:6.3f} s   {unfolded / folded:4.2f}x   "
           f"max |diff| {diff:.1e}")

@@ -12,10 +12,8 @@ all BLAS threads (ptdiag before 2026-12-04) against ptdiag's one-thread fits sid
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 import warnings
-from unittest import mock
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -23,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from ptdiag.stats import support
+from ptdiag.stats.fits import shared_blas
 from ptdiag.stats.support import SupportConfig, estimate_support
 
 
@@ -82,8 +80,7 @@ def main() -> None:
     for w in split.warnings:
         print(f"         warning: {w}")
     # The earlier threading: each fit alone, with as many BLAS threads as the library starts.
-    with mock.patch.object(support, "single_threaded", contextlib.nullcontext), \
-            mock.patch.object(support, "map_fits", lambda fn, items, workers=None: [fn(i) for i in items]):
+    with shared_blas():
         start = time.perf_counter()
         shared = estimate_support(ref, shift, config=config)
         one_at_a_time = time.perf_counter() - start

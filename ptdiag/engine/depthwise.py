@@ -102,11 +102,27 @@ def _out_size(conv: nn.Conv2d, height: int, width: int) -> tuple[int, int]:
 _ACTIVE: weakref.WeakKeyDictionary[nn.Conv2d, dict[tuple[int, int], torch.Tensor]] = weakref.WeakKeyDictionary()
 
 
+_KERNEL_ONLY = False
+
+
+@contextlib.contextmanager
+def kernel_only() -> Iterator[None]:
+    """Within the block every depthwise convolution takes torch's kernel, switched on or not (benchmarks compare the
+    two forms in one process with it)."""
+    global _KERNEL_ONLY
+    previous, _KERNEL_ONLY = _KERNEL_ONLY, True
+    try:
+        yield
+    finally:
+        _KERNEL_ONLY = previous
+
+
 def _tiny_forward(self: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """The forward `tiny_depthwise` installs on an instance: dense on small CPU maps while active, else the kernel."""
     cache = _ACTIVE.get(self)
-    dense = (cache is not None and x.device.type == "cpu" and x.dim() == 4 and x.shape[2] * x.shape[3] <= MAX_POSITIONS
-             and x.dtype == self.weight.dtype and not torch.is_autocast_enabled("cpu"))
+    dense = (cache is not None and not _KERNEL_ONLY and x.device.type == "cpu" and x.dim() == 4
+             and x.shape[2] * x.shape[3] <= MAX_POSITIONS and x.dtype == self.weight.dtype
+             and not torch.is_autocast_enabled("cpu"))
     return _dense_forward(self, cache, x) if dense else type(self).forward(self, x)
 
 

@@ -11,7 +11,8 @@ Pure numpy/scikit-learn/joblib: no torch import.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from joblib import Parallel, delayed
@@ -27,9 +28,24 @@ def fit_workers() -> int:
     return max(1, max(sizes, default=1))
 
 
+_SHARED_BLAS = False
+
+
+@contextlib.contextmanager
+def shared_blas() -> Iterator[None]:
+    """Within the block fits run one at a time on all BLAS threads, the library default (benchmarks compare it with
+    one thread per fit, side by side)."""
+    global _SHARED_BLAS
+    previous, _SHARED_BLAS = _SHARED_BLAS, True
+    try:
+        yield
+    finally:
+        _SHARED_BLAS = previous
+
+
 def single_threaded():
     """Context in which BLAS uses one thread (for a sequential chain of small fits)."""
-    return threadpool_limits(limits=1, user_api="blas")
+    return contextlib.nullcontext() if _SHARED_BLAS else threadpool_limits(limits=1, user_api="blas")
 
 
 def map_fits(fn: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> list[R]:
@@ -38,7 +54,7 @@ def map_fits(fn: Callable[[T], R], items: Iterable[T], workers: int | None = Non
     Threads, not processes: the fits release the GIL in BLAS and share the feature matrix without copies.
     """
     items = list(items)
-    workers = min(workers or fit_workers(), len(items)) or 1
+    workers = 1 if _SHARED_BLAS else min(workers or fit_workers(), len(items)) or 1
     with single_threaded():
         if workers == 1:
             return [fn(item) for item in items]

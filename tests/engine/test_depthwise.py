@@ -154,3 +154,15 @@ def test_training_through_the_dense_form_matches_the_kernel():
     for a, b in zip(dense, kernel, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
+
+
+def test_kernel_only_switches_the_dense_form_off_and_back():
+    conv = nn.Conv2d(4, 4, 3, padding=1, groups=4)
+    x = torch.randn(2, 4, 2, 2)
+    spy = mock.patch.object(depthwise._PerChannelMap, "apply", wraps=depthwise._PerChannelMap.apply)
+    with tiny_depthwise(conv), spy as dense:
+        with depthwise.kernel_only():
+            conv(x)
+        dense.assert_not_called()
+        conv(x)
+        dense.assert_called_once()

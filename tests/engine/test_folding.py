@@ -117,3 +117,12 @@ def test_fold_on_first_call_checks_in_float32_under_autocast():
     assert fast._chosen is not model
     with torch.no_grad():
         torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+def test_unfolded_keeps_the_module_as_it_is_and_restores_folding():
+    from ptdiag.engine.folding import unfolded
+
+    model = _baseline_cnn()
+    with unfolded():
+        assert inference_form(model, torch.randn(4, 3, 16, 16)) is model
+    assert inference_form(model, torch.randn(4, 3, 16, 16)) is not model

@@ -162,3 +162,14 @@ def test_map_fits_keeps_order_and_restores_the_blas_pool():
     assert map_fits(lambda i: (i, fit_workers()), range(7), workers=3) == [(i, 1) for i in range(7)]
     assert map_fits(lambda i: i * i, [], workers=2) == []
     assert fit_workers() == before
+
+
+def test_shared_blas_runs_fits_one_at_a_time_on_the_library_threads():
+    import threading
+
+    from ptdiag.stats.fits import shared_blas
+
+    with shared_blas():
+        names = map_fits(lambda i: threading.current_thread().name, range(4), workers=3)
+    assert set(names) == {threading.main_thread().name}  # sequential, in this thread
+    assert map_fits(lambda i: fit_workers(), range(2), workers=2) == [1, 1]  # one BLAS thread per fit again
