@@ -69,8 +69,8 @@ def child_features(data: Path, cache: Path, size: int) -> dict:
 
     from ptdiag.data.decode_cache import DecodeCache
     from ptdiag.data.ingest import load_pair
+    from ptdiag.engine.jobkinds.features import features_in_blocks
     from ptdiag.engine.models import BackboneSpec, create_pretrained, normalization
-    from ptdiag.engine.stages import features_in_blocks
     from ptdiag.engine.train import Normalizer
 
     store = DecodeCache(cache)

@@ -38,12 +38,12 @@ _.writeable  # numpy's `array.flags.writeable`, set to hand out read-only views
 
 from ptdiag.stats import support
 
-# stored in the support job's arrays by name (ptdiag.engine.stages._SUPPORT_ARRAYS) and read back from them
+# stored in the support job's arrays by name (ptdiag.engine.jobkinds.support._SUPPORT_ARRAYS) and read back from them
 support.SupportSplit.logit_shift, support.SupportSplit.logit_reference
 
-from ptdiag.engine import finetune, remedy_stage, stages
+from ptdiag.engine.jobkinds import baseline, features, finetune, remedies
 
 # Job parameters that only identify a job: hashed into its key (a changed checkpoint file, a resize source, the
 # version of a job's algorithm), never read by the job itself.
-finetune.ActivationParams.weights_sha, finetune.ActivationParams.all_images, stages.FeatureParams.weights_sha
-stages.BaselineParams.source_size, remedy_stage.RemedyParams.max_dim, remedy_stage.RemedyParams.scratch_key
+finetune.ActivationParams.weights_sha, finetune.ActivationParams.all_images, features.FeatureParams.weights_sha
+baseline.BaselineParams.source_size, remedies.RemedyParams.max_dim, remedies.RemedyParams.scratch_key

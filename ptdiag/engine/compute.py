@@ -15,31 +15,16 @@ import torch
 from ptdiag._io import write_json_atomic
 from ptdiag.config import AnalyzeConfig
 from ptdiag.engine.executors import make_executor
-from ptdiag.engine.finetune import activation_spec, finetune_spec, run_activations, run_finetune
+from ptdiag.engine.jobkinds.baseline import BaselineParams, baseline_jobs, run_baseline
+from ptdiag.engine.jobkinds.features import backbones, feature_jobs, run_features
+from ptdiag.engine.jobkinds.finetune import activation_spec, finetune_spec, run_activations, run_finetune
+from ptdiag.engine.jobkinds.probe import probe_job, run_probe
+from ptdiag.engine.jobkinds.remedies import remedy_evals, remedy_frames, remedy_section, remedy_specs, run_remedies
+from ptdiag.engine.jobkinds.support import run_support, support_from_job, support_job
 from ptdiag.engine.jobs import JobOutput, JobSpec, JobStore
 from ptdiag.engine.models import pick_device
-from ptdiag.engine.remedy_stage import (
-    remedy_evals,
-    remedy_frames,
-    remedy_section,
-    remedy_specs,
-    run_remedies,
-)
 from ptdiag.engine.results import assemble_results, write_predictions
 from ptdiag.engine.rundata import Context, Progress, RunData, evaluation
-from ptdiag.engine.stages import (
-    BaselineParams,
-    backbones,
-    baseline_jobs,
-    feature_jobs,
-    probe_job,
-    run_baseline,
-    run_features,
-    run_probe,
-    run_support,
-    support_from_job,
-    support_job,
-)
 from ptdiag.errors import DataError, ResourceError
 from ptdiag.schema import validate_results
 from ptdiag.stats.score import ModelEval, StatsConfig, score

@@ -16,7 +16,7 @@ from ptdiag.data.diskarray import DiskImages, write_npy
 from ptdiag.data.ingest import DatasetPair, load_pair
 from ptdiag.data.splits import load_or_create_split
 from ptdiag.data.types import ArraySet
-from ptdiag.engine.jobs import JobOutput
+from ptdiag.engine.jobs import JobOutput, JobSpec
 
 if TYPE_CHECKING:  # torch is imported only when a job computes (a finished rerun never needs it)
     import torch
@@ -152,3 +152,13 @@ def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> Ru
                    ArraySet(shift_images, pair.shift.labels[shift_index]), digest.hexdigest()[:16],
                    arrays_dir=run_dir / "arrays")
     return data
+
+
+def step_reporter(ctx: Context, spec: JobSpec) -> Callable[[int, int], None]:
+    """A training loop's (step, total) callback that reports the job's progress."""
+    def report(step: int, total: int) -> None:
+        if step == 1:
+            ctx.progress("job_steps", total)
+        ctx.progress("job_advance", 1)
+
+    return report

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from ptdiag.cli import app
 from ptdiag.config import resolve_config
-from ptdiag.engine.remedy_stage import _skip_reason, remedy_specs
+from ptdiag.engine.jobkinds.remedies import _skip_reason, remedy_specs
 from ptdiag.errors import ResultsError
 from ptdiag.report.gate import run_gate
 from ptdiag.report.html import render_html

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ptdiag.config import AnalyzeConfig
+from ptdiag.engine.jobkinds.baseline import BaselineParams
 from ptdiag.engine.jobs import JobOutput, JobParams, JobSpec
 from ptdiag.engine.rundata import Context
-from ptdiag.engine.stages import BaselineParams
 from ptdiag.remedies.heads import DEFAULT_C, MAX_DIM, crossfit_folds, reduce_features
 from ptdiag.remedies.lastlayer import LABEL_BUDGETS, crossfit_last_layer
 from ptdiag.remedies.reweight import NOT_REACHABLE, crossfit_reweighted_probe

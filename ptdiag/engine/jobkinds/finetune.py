@@ -1,4 +1,5 @@
-"""Fine-tuning jobs (FT and LP-FT): end to end, or the top blocks on cached activations of the frozen lower ones.
+"""Job kinds `finetune` and `activations`: fine-tuning (FT and LP-FT), end to end or the top blocks on cached
+activations of the frozen lower ones.
 
 `--ft-from-block K` (quick budget: see `ptdiag.config.BUDGETS`) selects the top-block recipe: one `activations`
 job per backbone computes the frozen lower blocks' outputs for the reference val/test, shifted and (augmented,
@@ -19,11 +20,11 @@ from torch import nn
 from ptdiag._io import write_bytes_atomic
 from ptdiag.config import AnalyzeConfig
 from ptdiag.engine.features import LinearProbe, load_head
+from ptdiag.engine.jobkinds.features import file_digest
 from ptdiag.engine.jobs import JobOutput, JobParams, JobSpec
 from ptdiag.engine.models import BackboneSpec, create_pretrained, normalization
 from ptdiag.engine.partial import TopSplit, lower_activations, predict_upper, split_at, train_top
-from ptdiag.engine.rundata import Context
-from ptdiag.engine.stages import file_digest, step_reporter
+from ptdiag.engine.rundata import Context, step_reporter
 from ptdiag.engine.train import Normalizer, TrainConfig, predict, train_model
 
 log = logging.getLogger("ptdiag")
