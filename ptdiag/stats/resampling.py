@@ -286,10 +286,13 @@ def _reference_noise(base_ref: np.ndarray, scale: str) -> np.ndarray:
 
 def _pooled_gap(ref_b: np.ndarray, shift_b: np.ndarray, out: dict[str, np.ndarray], w: _Draw,
                 d: Design) -> np.ndarray:
-    """Reference-to-shift gap averaged over the baseline checkpoints (run-weighted) and the pre-trained candidates."""
-    base_sum = (w.runs * (ref_b - shift_b)).sum(axis=1)
-    cand = out["remaining_gap"][:, d.pooled]
-    return (base_sum + cand.sum(axis=1)) / (w.runs.sum(axis=1) + cand.shape[1])
+    """The reference-to-shift gap aimed at the pre-trained recipes: per recipe the average of its own gap and the
+    baseline line's gap at its reference accuracy (two estimates of the same zero under no shift, with partly
+    independent noise), averaged over the recipes. Without recipes: the baseline checkpoints' own gaps
+    (run-weighted)."""
+    if d.pooled.any():
+        return (0.5 * (out["remaining_gap"][:, d.pooled] + out["gap"][:, d.pooled])).mean(axis=1)
+    return (w.runs * (ref_b - shift_b)).sum(axis=1) / w.runs.sum(axis=1)
 
 
 def _residual_sd(d: Design, split: str) -> float:

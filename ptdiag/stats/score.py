@@ -296,9 +296,11 @@ def _matched_ess(design: Design, rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _adjusted(reps: Replicates, g: int, level: float, tost_level: float) -> dict[str, Interval | None]:
-    """A recipe's recoveries at the multiplicity-corrected level, and the line's gap at it at the TOST level."""
+    """A recipe's recoveries at the multiplicity-corrected level; the line's gap at it and its own gap at the TOST
+    level."""
     out = {name: percentile_interval(reps.values[name][:, g], level) for name in RECOVERIES if name in reps.values}
-    out["gap_tost"] = percentile_interval(reps.values["gap"][:, g], tost_level) if "gap" in reps.values else None
+    for name, key in (("gap", "gap_tost"), ("remaining_gap", "own_gap_tost")):
+        out[key] = percentile_interval(reps.values[name][:, g], tost_level) if name in reps.values else None
     return out
 
 

@@ -16,8 +16,9 @@ recovered drives the wording only.
 
 Kinds:
 
-* ``no-shift``: the pooled reference-to-shift gap is negligible (an equivalence test), never from failing to find a
-  difference;
+* ``no-shift``: the reference-to-shift gap aimed at the recipes (per recipe, its own gap averaged with the baseline
+  line's gap at its reference accuracy; then over recipes) is negligible (an equivalence test, never from failing to
+  find a difference), the line's gap at every recipe is negligible too, and no recipe's own drop is shown material;
 * ``pretraining-helps``: some *admissible* recipe (its out-of-support accuracy not below the best-reference
   recipe's) recovers a material amount of a material extrapolation component (beyond the baselines' prediction
   band), and bias does not remain; the confidence drops a level when the helping recipe's remaining bias is not
@@ -79,6 +80,7 @@ def judge(values: Mapping[str, Interval | float | None], beyond_band: Mapping[st
     out = {name: _cls(values.get(name), m) for name in JUDGED}
     out["pooled_gap"] = _cls(pooled_gap, m)
     out["line_gap"] = _cls((adjusted or {}).get("gap_tost") or values.get("gap"), m)  # the line's gap at this recipe
+    out["own_gap"] = _cls((adjusted or {}).get("own_gap_tost") or values.get("remaining_gap"), m)  # the recipe's
     for name in RECOVERIES:
         value = (adjusted or {}).get(name) or values.get(name)
         out[name] = recovery_class(value, m)
@@ -116,7 +118,8 @@ def _cls(value: Interval | float | None, margin: float) -> str:
 def rule(c: Mapping[str, str], support: bool) -> tuple[str, str | None]:
     """(kind, failed check or None) for one recipe from the classes of `judge`."""
     if c["pooled_gap"] == "negligible":
-        if c.get("line_gap", "negligible") in ("negligible", "unknown"):
+        line_ok = c.get("line_gap", "negligible") in ("negligible", "unknown")
+        if line_ok and c.get("own_gap") not in ("material", "material-negative"):  # the recipe's own drop not shown
             return "no-shift", None
         return "inconclusive", "gap-at-recipes"
     if c["pooled_gap"] == "material-negative":
