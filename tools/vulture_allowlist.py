@@ -7,11 +7,12 @@ Everything else that only tests call is deleted or made the code that runs.
 import ptdiag
 
 ptdiag.__getattr__  # lazy module attributes (PEP 562): `ptdiag.analyze` etc.
-from ptdiag.cli import analyze_cmd, app, check_cmd, demo_cmd, er_cmd, inspect_cmd, report_cmd, score_cmd
+from ptdiag.cli import analyze_cmd, app, check_cmd, curate_cmd, demo_cmd, er_cmd, inspect_cmd, report_cmd, score_cmd
 
 # Typer registers these by decorator; the app calls them.
 analyze_cmd.analyze_command, check_cmd.check_command, demo_cmd.demo_command, er_cmd.er_command
-inspect_cmd.inspect_command, report_cmd.report_command, score_cmd.score_command, app._root
+inspect_cmd.inspect_command, report_cmd.report_command, score_cmd.score_command, curate_cmd.curate_command
+app._root
 from ptdiag import api
 
 api.Results.to_markdown, api.Results._repr_html_  # the library's API for users and notebooks (IPython calls _repr_html_)

@@ -3,6 +3,7 @@
 from ptdiag.cli import (  # noqa: F401  (registration)
     analyze_cmd,
     check_cmd,
+    curate_cmd,
     demo_cmd,
     er_cmd,
     inspect_cmd,

@@ -212,3 +212,39 @@ def test_every_renderer_reads_a_current_results_file(finished_run):
     render_terminal(results, console)
     terminal = console.export_text()
     assert kind in terminal and "resamples" in terminal
+
+
+def test_curate_writes_a_manifest_the_reader_accepts(finished_run, tmp_path):
+    import pandas as pd
+
+    from ptdiag.data.discovery import discover
+
+    out, _ = finished_run
+    target = tmp_path / "pick.csv"
+    result = CliRunner().invoke(app, ["curate", str(out), "--n", "6", "--out", str(target)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(target)
+    assert len(table) == 6 and list(table.columns[:2]) == ["path", "label"] and table["label"].isna().all()
+    assert table["path"].map(lambda p: Path(p).is_file()).all() and table["reason"].notna().all()
+    assert "manifest:" in result.output and str(target) in result.output
+    table["label"] = table["predicted"]  # once labelled, --train reads it as it is
+    table.to_csv(target, index=False)
+    assert len(discover(target).paths) == 6
+
+
+def test_curate_bad_requests_have_clear_messages(finished_run, tmp_path):
+    import shutil
+
+    out, _ = finished_run
+    too_many = CliRunner().invoke(app, ["curate", str(out), "--n", "100000", "--out", str(tmp_path / "a.csv")])
+    assert too_many.exit_code == 2 and "more than the" in too_many.output
+    reference = CliRunner().invoke(app, ["curate", str(out), "--from", "reference", "--out", str(tmp_path / "b.csv")])
+    assert reference.exit_code in (0, 3), reference.output  # the toy shift is out of support: reported not applicable
+    if reference.exit_code == 3:
+        assert "does not apply" in reference.output and "--from shift" in reference.output
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    for f in (copy / "jobs").glob("features-*.npz"):
+        f.unlink()
+    missing = CliRunner().invoke(app, ["curate", str(copy), "--n", "3", "--out", str(tmp_path / "c.csv")])
+    assert missing.exit_code == 3 and "no stored features" in missing.output

@@ -1,0 +1,119 @@
+"""`ptdiag curate`: a small de-biased set chosen from a finished run's outputs (no training).
+
+Reads the run's results.json, predictions.parquet (predicted classes, density ratios, the reweighting remedy's
+reference weights) and the primary backbone's stored features (`jobs/features-*.npz`), and returns the rows of a
+manifest (`path,label,...`) that `--train` reads as it is once the shifted images are labelled. The selection itself
+is `ptdiag.remedies.curate`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ptdiag.errors import DataError, UsageError
+from ptdiag.remedies.curate import Selection, effective_sample_share, select_reference, select_shift
+
+SOURCES = ("shift", "reference")
+MIN_REFERENCE_ESS = 0.05  # the reweighting remedy's rule: below it the weights rest on a handful of images
+
+
+@dataclass(frozen=True)
+class CuratedSet:
+    """The chosen images as manifest rows, and how they were chosen."""
+
+    source: str
+    rows: list[dict[str, Any]]
+    method: str
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=["path", "label", "predicted", "density_ratio", "weight", "stratum",
+                                                "reason"])
+
+
+def curate_run(run_dir: Path, results: dict[str, Any], n: int, source: str, seed: int = 0) -> CuratedSet:
+    """Choose `n` images of a finished run: shifted images to label (`source="shift"`) or reference images whose
+    distribution matches the shifted set's (`source="reference"`)."""
+    if source not in SOURCES:
+        raise UsageError(f"--from must be one of {', '.join(SOURCES)}. Got {source!r}.")
+    if n < 1:
+        raise UsageError(f"--n must be at least 1. Got {n}.")
+    path = run_dir / "predictions.parquet"
+    if not path.is_file():
+        raise DataError(f"{path}: missing; curate needs a finished `ptdiag analyze` run")
+    predictions = pd.read_parquet(path)
+    classes = list(results["data"]["reference"]["classes"])
+    if source == "shift":
+        return _from_shift(run_dir, results, predictions, classes, n)
+    return _from_reference(run_dir, results, predictions, classes, n, seed)
+
+
+def _from_shift(run_dir: Path, results: dict[str, Any], predictions: pd.DataFrame, classes: list[str],
+                n: int) -> CuratedSet:
+    primary = results["verdict"].get("primary") or results["pretrained"][0]["name"]
+    rows = predictions[(predictions["model"] == primary) & (predictions["set"] == "shift")]
+    rows = rows[rows["seed"] == rows["seed"].min()] if rows["seed"].notna().any() else rows
+    rows = rows.sort_values("example_id")
+    if n > len(rows):
+        raise UsageError(f"--n {n} is more than the {len(rows)} shifted images of {run_dir}")
+    rho = rows["density_ratio"].to_numpy(dtype=float)
+    if not np.isfinite(rho).all():
+        raise DataError(f"{run_dir}: the run has no support split (density ratios), which `--from shift` strata need",
+                        hint="rerun `ptdiag analyze` with at least 50 shifted images so the support split runs")
+    features = _features(run_dir, primary.split("/")[0], len(rows))
+    predicted = rows["prediction"].to_numpy(dtype=int)
+    chosen = select_shift(features, predicted, rho, results["config"]["epsilon"], n, classes)
+    table = rows.iloc[chosen.index]
+    out = [{"path": p, "label": "", "predicted": classes[int(c)], "density_ratio": float(r), "weight": None,
+            "stratum": s, "reason": why}
+           for p, c, r, s, why in zip(table["path"], table["prediction"], table["density_ratio"], chosen.stratum,
+                                      chosen.reason, strict=True)]
+    return CuratedSet("shift", out, f"{n} shifted images to label, spread over {primary}'s predicted classes and "
+                                    f"the density-ratio bands (k-center on its features within each stratum)")
+
+
+def _from_reference(run_dir: Path, results: dict[str, Any], predictions: pd.DataFrame, classes: list[str], n: int,
+                    seed: int) -> CuratedSet:
+    remedy = next((r for r in results.get("remedies") or [] if r.get("method") == "reweight"), None)
+    if remedy is None:
+        raise DataError(f"{run_dir}: no reweighting weights (the run was made with --no-remedies)",
+                        hint="rerun `ptdiag analyze` without --no-remedies")
+    if not remedy.get("applicable"):
+        raise DataError(f"--from reference does not apply to {run_dir}: {remedy.get('note')}",
+                        hint="use --from shift: label a few shifted images instead")
+    rows = predictions[predictions["kind"] == "remedy-weight"]
+    weights = rows["weight"].to_numpy(dtype=float)
+    share = effective_sample_share(weights)
+    if share < MIN_REFERENCE_ESS:
+        raise DataError(f"--from reference does not apply to {run_dir}: the weights rest on {100 * share:.1f} % of "
+                        f"the reference (effective sample size; at least {100 * MIN_REFERENCE_ESS:.0f} % needed)",
+                        hint="use --from shift: label a few shifted images instead")
+    if n > int((weights > 0).sum()):
+        raise UsageError(f"--n {n} is more than the {int((weights > 0).sum())} reference training images with a "
+                         f"positive weight in {run_dir}")
+    labels = rows["label"].to_numpy(dtype=int)
+    chosen: Selection = select_reference(weights, labels, n, classes, seed)
+    table = rows.iloc[chosen.index]
+    out = [{"path": p, "label": classes[int(y)], "predicted": None, "density_ratio": None, "weight": float(w),
+            "stratum": s, "reason": why}
+           for p, y, w, s, why in zip(table["path"], table["label"], table["weight"], chosen.stratum, chosen.reason,
+                                      strict=True)]
+    return CuratedSet("reference", out, f"{n} reference images drawn without replacement ∝ the class-conditional "
+                                        f"density ratio (effective sample {100 * share:.0f} % of the reference)")
+
+
+def _features(run_dir: Path, backbone: str, n_shift: int) -> np.ndarray:
+    """The backbone's stored shifted-set features (the features job's arrays)."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", backbone)[:60]
+    found = sorted((run_dir / "jobs").glob(f"features-{slug}-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in found:
+        with np.load(path, allow_pickle=False) as npz:
+            if "shift" in npz.files and len(npz["shift"]) == n_shift:
+                return npz["shift"].astype(np.float32)
+    raise DataError(f"{run_dir / 'jobs'}: no stored features of {backbone} for the {n_shift} shifted images",
+                    hint="curate reads the run's jobs/ folder: keep it, or rerun the same `ptdiag analyze`")
