@@ -131,6 +131,10 @@ class AnalyzeConfig:
 
     def validate(self) -> AnalyzeConfig:
         """Check cross-field rules; raise UsageError naming the flag."""
+        for f in dataclasses.fields(self):
+            value, choices = getattr(self, f.name), f.metadata.get("choices")
+            if choices and value is not None and value not in choices:
+                raise UsageError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}. Got {value!r}.")
         if self.budget not in BUDGETS:
             raise UsageError(f"--budget must be one of {', '.join(BUDGETS)}. Got {self.budget!r}.")
         bad = [s for s in self.strategies if s not in STRATEGIES]

@@ -70,3 +70,14 @@ def test_inspect_shares_the_source_options_with_analyze():
         assert inspect_params[name].opts == analyze_params[name].opts
         assert inspect_params[name].help == analyze_params[name].help
         assert inspect_params[name].type_descriptor.annotation == analyze_params[name].type_descriptor.annotation
+
+
+def test_a_config_file_value_outside_the_choices_names_the_flag(tmp_path):
+    import pytest
+
+    from ptdiag.errors import UsageError
+
+    path = tmp_path / "c.toml"
+    path.write_text('format = "zip"\n')
+    with pytest.raises(UsageError, match="--format must be one of imagefolder"):
+        resolve_config({}, path)
