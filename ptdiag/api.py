@@ -65,12 +65,15 @@ class Results(Mapping[str, Any]):
         return copy.deepcopy(self._data)
 
     def to_html(self, path: str | Path | None = None) -> str:
-        """The self-contained HTML report; also written (atomically) to `path` when given."""
+        """The self-contained HTML report (with the run's `ptdiag curate` sets as galleries); also written
+        (atomically) to `path` when given."""
         from ptdiag.report.html import render_html, write_html
+        from ptdiag.report.locate import read_curated
 
+        curated = read_curated(self.run_dir) if self.run_dir is not None else None
         if path is not None:
-            return write_html(self._data, path, image_root=self.run_dir).read_text(encoding="utf-8")
-        return render_html(self._data, image_root=self.run_dir)
+            return write_html(self._data, path, image_root=self.run_dir, curated=curated).read_text(encoding="utf-8")
+        return render_html(self._data, image_root=self.run_dir, curated=curated)
 
     def to_markdown(self) -> str:
         """The Markdown summary (as for a pull-request comment)."""

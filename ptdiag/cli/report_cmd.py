@@ -63,7 +63,7 @@ def report_command(
 ) -> None:
     """Render a finished run: terminal report, or --html / --md / --json."""
     from ptdiag.report import load_run, render_json, render_markdown, render_terminal, write_html
-    from ptdiag.report.locate import run_containing
+    from ptdiag.report.locate import read_curated, run_containing
 
     run, html_file, md_file = split_paths(paths or [])
     html, md = html or html_file is not None, md or md_file is not None
@@ -88,7 +88,8 @@ def report_command(
     if html:
         target = Path(html_file) if html_file else results_path.parent / "report.html"
         try:
-            write_html(results, target, image_root=results_path.parent, reuse=False)
+            write_html(results, target, image_root=results_path.parent, reuse=False,
+                       curated=read_curated(results_path.parent))
         except OSError as exc:
             raise UsageError(f"{target}: cannot write the HTML report ({exc.strerror})") from None
         err_console.print(f"wrote {target} ({rendered})", highlight=False, markup=False, soft_wrap=True)

@@ -80,31 +80,37 @@ CODE_EXPLANATIONS = {
 }
 
 
-def render_html(results: dict[str, Any], image_root: str | Path | None = None) -> str:
-    """The report as one HTML string. `image_root` resolves relative gallery paths (e.g. the run directory)."""
+def render_html(results: dict[str, Any], image_root: str | Path | None = None,
+                curated: dict[str, list[dict[str, Any]]] | None = None) -> str:
+    """The report as one HTML string. `image_root` resolves relative gallery paths (e.g. the run directory);
+    `curated` (manifest name -> its rows, as `ptdiag curate` wrote them) adds one gallery per curated set."""
     env = _environment()
     context = _context(results, Path(image_root) if image_root is not None else None)
-    return env.get_template("report.html.j2").render(**context, results_digest=report_digest(results, image_root))
+    context["galleries"] += _curated_galleries(curated or {}, Path(image_root) if image_root is not None else None)
+    return env.get_template("report.html.j2").render(**context,
+                                                     results_digest=report_digest(results, image_root, curated))
 
 
 def write_html(results: dict[str, Any], path: str | Path, image_root: str | Path | None = None, *,
-               reuse: bool = True) -> Path:
+               reuse: bool = True, curated: dict[str, list[dict[str, Any]]] | None = None) -> Path:
     """Render and write the report atomically; returns the path.
 
     With `reuse`, a report at `path` rendered by this ptdiag version from the same results (its digest is in the
     page's head) is kept as it is: drawing the plots is most of a finished run's rerun time.
     """
     path = Path(path)
-    if reuse and _rendered_from(path) == report_digest(results, image_root):
+    if reuse and _rendered_from(path) == report_digest(results, image_root, curated):
         return path
-    return write_text_atomic(path, render_html(results, image_root))
+    return write_text_atomic(path, render_html(results, image_root, curated))
 
 
-def report_digest(results: dict[str, Any], image_root: str | Path | None) -> str:
-    """What a rendered report depends on: the results, the image root and the ptdiag version."""
+def report_digest(results: dict[str, Any], image_root: str | Path | None,
+                  curated: dict[str, list[dict[str, Any]]] | None = None) -> str:
+    """What a rendered report depends on: the results, the image root, the curated sets and the ptdiag version."""
     from ptdiag import __version__
 
-    blob = json.dumps([results, str(image_root), __version__], sort_keys=True, default=str)
+    blob = json.dumps([results, str(image_root), __version__, *([curated] if curated else [])], sort_keys=True,
+                      default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -211,6 +217,37 @@ def _galleries(galleries: dict[str, Any], image_root: Path | None) -> list[dict[
             entries.append({**item, "path": path, "src": src or thumbnail_data_uri(path, image_root)})
         out.append({"key": key, "title": title, "description": description, "items": entries})
     return out
+
+
+CURATED_SHOWN = 60  # thumbnails per curated set (the manifest lists them all)
+
+
+def _curated_galleries(curated: dict[str, list[dict[str, Any]]], image_root: Path | None) -> list[dict[str, Any]]:
+    """One gallery per `ptdiag curate` manifest: the images to label (captioned with the predicted class and the
+    density ratio) or the reference images kept (captioned with their label)."""
+    out = []
+    for name, rows in curated.items():
+        to_label = any(not str(r.get("label") or "").strip() for r in rows)
+        items = []
+        for row in rows[:CURATED_SHOWN]:
+            path = str(row.get("path", ""))
+            caption = (f"predicted {row.get('predicted')}" if to_label else str(row.get("label", "")))
+            rho = _float_or_none(row.get("density_ratio"))
+            items.append({"path": path, "label": caption, "rho": rho, "src": thumbnail_data_uri(path, image_root)})
+        what = "shifted images to label" if to_label else "reference images resampled to match the shifted set"
+        more = f"; the first {CURATED_SHOWN} shown" if len(rows) > CURATED_SHOWN else ""
+        out.append({"key": f"curated:{name}", "title": f"Curated set {name}",
+                    "description": f"{len(rows)} {what} (ptdiag curate; each row's stratum and reason are in the "
+                                   f"manifest{more}).", "items": items})
+    return out
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number else None  # NaN: an empty cell
 
 
 # A thumbnail embedded by the analysis (images inside datasets/shards); anything else in results.json is ignored.

@@ -68,3 +68,17 @@ def load_run(run: str | Path | None = None, runs_dir: str | Path = DEFAULT_RUNS_
     """Locate and load a run's results (validated against the schema); returns (results path, results)."""
     path = locate_results(run, runs_dir)
     return path, load_results(path)
+
+
+def read_curated(run_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """The `ptdiag curate` manifests in a run folder (`curated-*.csv`), by file name; unreadable ones are skipped."""
+    import csv
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(Path(run_dir).glob("curated-*.csv")):
+        try:
+            with open(path, newline="", encoding="utf-8") as fh:
+                out[path.name] = list(csv.DictReader(fh))
+        except (OSError, UnicodeDecodeError, csv.Error):
+            continue
+    return out

@@ -248,3 +248,18 @@ def test_curate_bad_requests_have_clear_messages(finished_run, tmp_path):
         f.unlink()
     missing = CliRunner().invoke(app, ["curate", str(copy), "--n", "3", "--out", str(tmp_path / "c.csv")])
     assert missing.exit_code == 3 and "no stored features" in missing.output
+
+
+def test_the_html_report_shows_curated_sets_as_galleries(finished_run, tmp_path):
+    import shutil
+
+    out, _ = finished_run
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    assert CliRunner().invoke(app, ["curate", str(run), "--n", "4"]).exit_code == 0
+    page = tmp_path / "r.html"
+    result = CliRunner().invoke(app, ["report", str(run), "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf-8")
+    section = html[html.index("Curated set curated-shift-4.csv"):]
+    assert "4 shifted images to label" in section and section.count("data:image/png;base64,") >= 4
