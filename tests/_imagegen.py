@@ -119,3 +119,9 @@ def tree_snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
         else:
             snapshot[str(path)] = (-1, path.stat().st_mtime_ns, b"")
     return snapshot
+
+
+# `ptdiag analyze` flags for a whole analysis of a tiny generated pair in seconds (tests/cli/test_analyze.py).
+TINY = ["--image-size", "32", "--baseline-fractions", "0.5,1.0", "--baseline-epochs", "4",
+        "--baseline-eval-epochs", "2,3,4", "--ft-epochs", "1", "--ft-lrs", "0.001", "--folds", "3",
+        "--bootstrap", "50", "--strategies", "lp,lpft", "--min-per-class", "2", "--seed", "0"]

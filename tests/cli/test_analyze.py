@@ -11,15 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _imagegen import TINY  # the tiny analysis flags, shared with the HF/WebDataset test
 from typer.testing import CliRunner
 
 from ptdiag.cli import app
 from ptdiag.scenarios import get_scenario
 from ptdiag.schema import validate_results
-
-TINY = ["--image-size", "32", "--baseline-fractions", "0.5,1.0", "--baseline-epochs", "4",
-        "--baseline-eval-epochs", "2,3,4", "--ft-epochs", "1", "--ft-lrs", "0.001", "--folds", "3",
-        "--bootstrap", "50", "--strategies", "lp,lpft", "--min-per-class", "2", "--seed", "0"]
 
 
 @pytest.fixture(scope="module")

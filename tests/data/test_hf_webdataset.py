@@ -175,7 +175,7 @@ def test_webdataset_library_groups_samples_the_same_way(sources):
 
 @pytest.mark.slow  # a few minutes on 2 cores: a whole (tiny) analysis
 def test_analyze_on_a_hf_dataset_and_shards_counts_like_the_image_folder(tmp_path):
-    import tests.test_analyze as ta
+    from _imagegen import TINY
     from _tables import folder_to_saved_dataset, folder_to_shards
 
     from ptdiag.scenarios import get_scenario
@@ -186,7 +186,7 @@ def test_analyze_on_a_hf_dataset_and_shards_counts_like_the_image_folder(tmp_pat
     expected = scan_pair(data.reference_dir, data.shift_dir)
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["analyze", "--train", str(train), "--shift", str(shift), "--out", str(out),
-                                      "--budget", "quick", "-q", *ta.TINY, "--strategies", "lp"])
+                                      "--budget", "quick", "-q", *TINY, "--strategies", "lp"])
     assert result.exit_code == EXIT_OK, result.output
     results = json.loads((out / "results.json").read_text())
     assert results["data"]["reference"]["class_counts"] == expected.reference.class_counts()
