@@ -109,7 +109,8 @@ def _baseline_evals(ctx: Context, specs: list[JobSpec], outputs: list[JobOutput]
     for spec, out in zip(specs, outputs, strict=True):
         p = BaselineParams.of(spec)
         for epoch in p.eval_epochs:
-            evals.append(evaluation(ctx.data, out.arrays[f"e{epoch}_test"], out.arrays[f"e{epoch}_shift"],
+            scores = (out.arrays.get(f"e{epoch}_test_scores"), out.arrays.get(f"e{epoch}_shift_scores"))
+            evals.append(evaluation(ctx.data, out.arrays[f"e{epoch}_test"], out.arrays[f"e{epoch}_shift"], scores,
                                     name=f"{spec.name}-e{epoch}", kind="baseline", run=spec.name,
                                     meta=dict(arch=p.arch, fraction=p.fraction, epoch=epoch, seed=p.seed)))
     return evals
@@ -128,7 +129,7 @@ def _pretrained_evals(ctx: Context, stage, feat_specs: list[JobSpec],
         probe_spec = probe_job(config, name, features)
         probes[name] = probe = stage("probe", [probe_spec], run_probe, ctx)[0]
         if "lp" in config.strategies:
-            evals.append(evaluation(ctx.data, probe.arrays["pred_test"], probe.arrays["pred_shift"],
+            evals.append(evaluation(ctx.data, probe.arrays["pred_test"], probe.arrays["pred_shift"], _scores(probe),
                                     name=f"{name}/lp", kind="pretrained",
                                     meta=dict(model=name, strategy="lp", lr=None, C=probe.meta["C"],
                                               seed=config.seed, val_acc=probe.meta["val_acc"])))
@@ -152,10 +153,16 @@ def _finetuned_evals(ctx: Context, stage, backbone, strategy: str, features: str
              for k in range(1, config.ft_seeds)]
     outs = [grid_out[best]] + stage(f"finetune-{strategy}-seeds", seeds, run_finetune, ctx)
     lr_grid = {f"{g:g}": o.meta["val_acc"] for g, o in zip(config.ft_lrs, grid_out, strict=True)}
-    return [evaluation(ctx.data, out.arrays["pred_test"], out.arrays["pred_shift"], name=f"{name}/{strategy}",
-                       kind="pretrained", meta=dict(model=name, strategy=strategy, lr=lr, seed=config.seed + k,
-                                                    val_acc=out.meta["val_acc"], lr_grid=lr_grid))
+    return [evaluation(ctx.data, out.arrays["pred_test"], out.arrays["pred_shift"], _scores(out),
+                       name=f"{name}/{strategy}", kind="pretrained",
+                       meta=dict(model=name, strategy=strategy, lr=lr, seed=config.seed + k,
+                                 val_acc=out.meta["val_acc"], lr_grid=lr_grid))
             for k, out in enumerate(outs)]
+
+
+def _scores(out: JobOutput) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """A probe's or fine-tune's stored confidence scores (absent from jobs stored by earlier versions)."""
+    return out.arrays.get("scores_test"), out.arrays.get("scores_shift")
 
 
 def _activations(ctx: Context, stage) -> tuple[dict[str, JobOutput], dict[str, str]]:

@@ -113,15 +113,18 @@ def write_predictions(run_dir: Path, data: RunData, evals: list[ModelEval], supp
     rho = support_out.arrays["rho_shift"] if support_out is not None else np.full(len(shift_paths), np.nan)
     frames = []
     for e in evals:
-        for set_name, paths, labels, pred, correct, ratio in (
+        for set_name, paths, labels, pred, correct, ratio, scores in (
             ("reference", test_paths, data.part("test").labels, e.ref_pred, e.ref_correct,
-             np.full(len(test_paths), np.nan)),
-            ("shift", shift_paths, data.shift.labels, e.shift_pred, e.shift_correct, rho),
+             np.full(len(test_paths), np.nan), e.ref_scores),
+            ("shift", shift_paths, data.shift.labels, e.shift_pred, e.shift_correct, rho, e.shift_scores),
         ):
+            missing = np.full(len(paths), np.nan, dtype=np.float32)
             frames.append(pd.DataFrame({
                 "model": e.name, "kind": e.kind, "seed": e.meta.get("seed"), "example_id": np.arange(len(paths)),
                 "path": paths, "set": set_name, "split": "test" if set_name == "reference" else "shift",
                 "label": labels, "prediction": pred, "correct": correct, "density_ratio": ratio,
+                "max_softmax": scores[0].astype(np.float32) if scores is not None else missing,
+                "neg_entropy": scores[1].astype(np.float32) if scores is not None else missing,
             }))
     table = pd.concat(frames + list(extra or []), ignore_index=True)
     atomic_write(run_dir / "predictions.parquet", lambda fh: table.to_parquet(fh, index=False), mode="wb")

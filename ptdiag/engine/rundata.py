@@ -100,12 +100,15 @@ class Context:
     activations: Mapping[str, JobOutput] = field(default_factory=dict)  # per backbone, top-block fine-tuning
 
 
-def evaluation(data: RunData, pred_test: np.ndarray, pred_shift: np.ndarray, **kwargs: Any) -> ModelEval:
-    """A model's evaluation from its predicted classes on the reference-test and shifted sets."""
+def evaluation(data: RunData, pred_test: np.ndarray, pred_shift: np.ndarray,
+               scores: tuple[np.ndarray | None, np.ndarray | None] = (None, None), **kwargs: Any) -> ModelEval:
+    """A model's evaluation from its predicted classes (and their confidence scores, when the job stored them) on
+    the reference-test and shifted sets."""
     from ptdiag.stats.score import ModelEval  # scipy: imported when models are evaluated, not on a rerun
 
     return ModelEval(ref_correct=pred_test == data.part("test").labels, shift_correct=pred_shift == data.shift.labels,
-                     ref_pred=pred_test, shift_pred=pred_shift, **kwargs)
+                     ref_pred=pred_test, shift_pred=pred_shift, ref_scores=scores[0], shift_scores=scores[1],
+                     **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------------- ingest

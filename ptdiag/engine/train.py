@@ -21,6 +21,7 @@ from torch import nn
 from ptdiag.data.types import ArraySet  # re-exported: the training loop's input type
 from ptdiag.engine.depthwise import tiny_depthwise
 from ptdiag.engine.folding import FoldOnFirstCall
+from ptdiag.stats.atc import confidence_scores
 
 
 @dataclass(frozen=True)
@@ -178,8 +179,10 @@ def train_model(
     eval_sets: dict[str, np.ndarray] | None = None,
     eval_epochs: tuple[int, ...] = (),
     on_step: ProgressFn | None = None,
+    scores: dict[int, dict[str, np.ndarray]] | None = None,
 ) -> dict[int, dict[str, np.ndarray]]:
-    """Train in place; return {epoch: {set name: predicted labels}} for each epoch in `eval_epochs`."""
+    """Train in place; return {epoch: {set name: predicted labels}} for each epoch in `eval_epochs` (and, when a
+    `scores` dict is given, fill it the same way with each prediction's `confidence_scores`)."""
     torch.manual_seed(cfg.seed)
     prepare_model(model, normalize.device)
     images = on_device(train.images, normalize.device)
@@ -190,7 +193,10 @@ def train_model(
 
     def after_epoch(epoch: int) -> None:
         if epoch in eval_epochs and eval_sets:
-            results[epoch] = {name: predict(model, images, normalize).argmax(1) for name, images in eval_sets.items()}
+            logits = {name: predict(model, images, normalize) for name, images in eval_sets.items()}
+            results[epoch] = {name: out.argmax(1) for name, out in logits.items()}
+            if scores is not None:
+                scores[epoch] = {name: confidence_scores(out) for name, out in logits.items()}
 
     results: dict[int, dict[str, np.ndarray]] = {}
     params = [p for p in model.parameters() if p.requires_grad]

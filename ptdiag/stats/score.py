@@ -58,6 +58,8 @@ class ModelEval:
         run: training run a baseline checkpoint belongs to (its checkpoints are resampled together); default name.
         seed: fine-tuning seed; default meta["seed"].
         ref_pred, shift_pred: the predicted classes (optional; written to predictions.parquet, never scored).
+        ref_scores, shift_scores: (2, n) confidence scores of those predictions (``ptdiag.stats.atc.SCORES``;
+            optional, for label-free estimates).
     """
 
     name: str
@@ -69,6 +71,8 @@ class ModelEval:
     seed: int | None = None
     ref_pred: np.ndarray | None = field(default=None, repr=False)
     shift_pred: np.ndarray | None = field(default=None, repr=False)
+    ref_scores: np.ndarray | None = field(default=None, repr=False)
+    shift_scores: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.run is None:

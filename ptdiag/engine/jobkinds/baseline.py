@@ -59,7 +59,8 @@ def baseline_jobs(config: AnalyzeConfig) -> list[JobSpec]:
 
 def run_baseline(spec: JobSpec, ctx: Context) -> JobOutput:
     """Train one baseline run; its predictions on the reference-test and shifted sets at each evaluated epoch
-    (``e{epoch}_test`` / ``e{epoch}_shift``) and, with `store_features`, its penultimate features."""
+    (``e{epoch}_test`` / ``e{epoch}_shift``, with their confidence scores ``..._scores``) and, with
+    `store_features`, its penultimate features."""
     p = BaselineParams.of(spec)
     data = ctx.data
     train = data.part("train", p.image_size)
@@ -73,12 +74,14 @@ def run_baseline(spec: JobSpec, ctx: Context) -> JobOutput:
     batch_size = min(p.batch_size, max(8, n_keep // 10))  # tiny sets still get ~10 steps per epoch
     cfg = TrainConfig(epochs=p.epochs, lr=p.lr, batch_size=batch_size, seed=p.seed_base + p.seed)
     eval_sets = {"test": data.part("test", p.image_size).images, "shift": data.part("shift", p.image_size).images}
+    scores: dict[int, dict[str, np.ndarray]] = {}
     try:
         preds = train_model(model, train, cfg, normalize, eval_sets=eval_sets, eval_epochs=tuple(p.eval_epochs),
-                            on_step=step_reporter(ctx, spec))
+                            on_step=step_reporter(ctx, spec), scores=scores)
     except FloatingPointError as exc:
         raise ResourceError(f"baseline {spec.name}: {exc}", hint="lower --baseline-lr") from None
     arrays = {f"e{epoch}_{name}": pred.astype(np.int16) for epoch, sets in preds.items() for name, pred in sets.items()}
+    arrays |= {f"e{epoch}_{name}_scores": s for epoch, sets in scores.items() for name, s in sets.items()}
     if p.store_features:
         arrays.update(penultimate_features(model, normalize, data, p.image_size))
     return JobOutput({"n_train": n_keep}, arrays)

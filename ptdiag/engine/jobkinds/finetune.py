@@ -26,6 +26,7 @@ from ptdiag.engine.models import BackboneSpec, create_pretrained, normalization
 from ptdiag.engine.partial import TopSplit, lower_activations, predict_upper, split_at, train_top
 from ptdiag.engine.rundata import Context, step_reporter
 from ptdiag.engine.train import Normalizer, TrainConfig, predict, train_model
+from ptdiag.stats.atc import confidence_scores
 
 log = logging.getLogger("ptdiag")
 
@@ -133,16 +134,19 @@ def run_finetune(spec: JobSpec, ctx: Context) -> JobOutput:
         return JobOutput({"val_acc": -1.0, "diverged": True}, {"pred_test": empty, "pred_shift": empty})
     if ctx.checkpoint_dir is not None:
         _save_checkpoint(model, spec, ctx)
-    val_acc = float((preds["val"] == ctx.data.part("val").labels).mean())
+    val_acc = float((preds["val"].argmax(1) == ctx.data.part("val").labels).mean())
     recipe = f"top{split.k}" if split is not None else "full"
     return JobOutput({"val_acc": val_acc, "recipe": recipe},
-                     {"pred_test": preds["test"].astype(np.int16), "pred_shift": preds["shift"].astype(np.int16)})
+                     {"pred_test": preds["test"].argmax(1).astype(np.int16),
+                      "pred_shift": preds["shift"].argmax(1).astype(np.int16),
+                      "scores_test": confidence_scores(preds["test"]),
+                      "scores_shift": confidence_scores(preds["shift"])})
 
 
 def _train_full_and_predict(model: nn.Module, cfg: TrainConfig, spec: JobSpec, ctx: Context) -> dict[str, np.ndarray]:
     normalize = Normalizer(*normalization(model), ctx.device)
     train_model(model, ctx.data.part("train"), cfg, normalize, on_step=step_reporter(ctx, spec))
-    return {name: predict(model, ctx.data.part(name).images, normalize).argmax(1) for name in ("val", "test", "shift")}
+    return {name: predict(model, ctx.data.part(name).images, normalize) for name in ("val", "test", "shift")}
 
 
 def _train_top_and_predict(split: TopSplit, arrays: dict[str, np.ndarray], cfg: TrainConfig, spec: JobSpec,
@@ -151,7 +155,7 @@ def _train_top_and_predict(split: TopSplit, arrays: dict[str, np.ndarray], cfg: 
     train_top(split, views, ctx.data.part("train").labels, cfg, ctx.device, on_step=step_reporter(ctx, spec))
     sets = {name: take(arrays["reference"], ctx.data.split[name]) for name in ("val", "test")}
     sets["shift"] = arrays["shift"]
-    return {name: predict_upper(split, acts, ctx.device).argmax(1) for name, acts in sets.items()}
+    return {name: predict_upper(split, acts, ctx.device) for name, acts in sets.items()}
 
 
 def take(array: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ from ptdiag.config import AnalyzeConfig
 from ptdiag.engine.features import fit_linear_probe
 from ptdiag.engine.jobs import JobOutput, JobParams, JobSpec
 from ptdiag.engine.rundata import Context
+from ptdiag.stats.atc import confidence_scores
 
 log = logging.getLogger("ptdiag")
 
@@ -37,8 +38,10 @@ def run_probe(spec: JobSpec, ctx: Context) -> JobOutput:
     split, labels = ctx.data.split, ctx.data.reference.labels
     probe = fit_linear_probe(ref[split["train"]], labels[split["train"]], ref[split["val"]], labels[split["val"]],
                              len(ctx.data.pair.classes), cs=p.cs, seed=p.seed)
-    arrays = {"pred_test": probe.predict(ref[split["test"]]).astype(np.int16),
-              "pred_shift": probe.predict(feats["shift"].astype(np.float32)).astype(np.int16),
+    logits = {"test": probe.logits(ref[split["test"]]), "shift": probe.logits(feats["shift"].astype(np.float32))}
+    arrays = {"pred_test": logits["test"].argmax(1).astype(np.int16),
+              "pred_shift": logits["shift"].argmax(1).astype(np.int16),
+              "scores_test": confidence_scores(logits["test"]), "scores_shift": confidence_scores(logits["shift"]),
               "weight": probe.weight, "bias": probe.bias}
     return JobOutput({"val_acc": probe.val_acc, "C": probe.C, "grid": {str(k): v for k, v in probe.grid.items()}},
                      arrays)
