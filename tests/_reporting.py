@@ -75,7 +75,7 @@ def remedy_rows(name: str = "lite0/last-layer", gap: float | None = 0.78) -> lis
     reweight = dict(dfr, name="lite0/reweight", method="reweight", data="reference-reweighted",
                     variant="reference-only", applicable=False,
                     note="not applicable: reweighting cannot reach inputs the reference never shows")
-    return [remedy_row(dfr, acc, budget, scored), remedy_row(reweight, acc, None, None)]
+    return [remedy_row(dfr, acc, budget, scored).to_dict(), remedy_row(reweight, acc, None, None).to_dict()]
 
 
 def remedy_results(**kwargs) -> dict:

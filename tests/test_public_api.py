@@ -73,3 +73,11 @@ def test_analyze_takes_settings_or_a_config_not_both():
 
     with pytest.raises(TypeError, match="either"):
         ptdiag.analyze(ptdiag.AnalyzeConfig(), budget="quick")
+
+
+def test_recommendations_carry_the_numbers_they_quote():
+    from ptdiag.stats.verdict_text import REMEDIES, _advice
+
+    rec = _advice("no-action", margin="2")
+    assert rec.code == "no-action" and dict(rec.numbers) == {"margin": "2"}
+    assert rec.text == REMEDIES["no-action"].format(margin="2")

@@ -19,13 +19,15 @@ from ptdiag import __version__
 from ptdiag._io import atomic_write
 from ptdiag.engine.jobs import JobOutput
 from ptdiag.engine.rundata import RunData
+from ptdiag.remedies.summary import RemedyRow
 from ptdiag.schema import SCHEMA_VERSION
+from ptdiag.stats.atc import SCORES
 from ptdiag.stats.score import ModelEval
 from ptdiag.stats.support import SupportSplit
 
 
 def assemble_results(config, data: RunData, scores: dict, support: SupportSplit | None, support_out: JobOutput | None,
-                     evals, timings, device, remedies: list[dict[str, Any]]) -> dict:
+                     evals, timings, device, remedies: list[RemedyRow]) -> dict:
     """The whole results.json, made once from finished parts (the scores already include the remedies' recoveries
     and the verdict that quotes them)."""
     pair = data.pair
@@ -56,7 +58,7 @@ def assemble_results(config, data: RunData, scores: dict, support: SupportSplit 
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
                         "numpy": np.__version__, "device": str(device), "platform": platform.platform(),
                         "threads": torch.get_num_threads()},
-        "remedies": remedies,
+        "remedies": [row.to_dict() for row in remedies],
         **not_measured,
     }
 
@@ -123,8 +125,8 @@ def write_predictions(run_dir: Path, data: RunData, evals: list[ModelEval], supp
                 "model": e.name, "kind": e.kind, "seed": e.meta.get("seed"), "example_id": np.arange(len(paths)),
                 "path": paths, "set": set_name, "split": "test" if set_name == "reference" else "shift",
                 "label": labels, "prediction": pred, "correct": correct, "density_ratio": ratio,
-                "max_softmax": scores[0].astype(np.float32) if scores is not None else missing,
-                "neg_entropy": scores[1].astype(np.float32) if scores is not None else missing,
+                **{name: scores[row].astype(np.float32) if scores is not None else missing
+                   for row, name in enumerate(SCORES)},  # max_softmax, neg_entropy
             }))
     table = pd.concat(frames + list(extra or []), ignore_index=True)
     atomic_write(run_dir / "predictions.parquet", lambda fh: table.to_parquet(fh, index=False), mode="wb")

@@ -8,6 +8,8 @@ remedies, label_budget (list of {n_per_class, shift_acc, in_acc, out_acc}).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,20 +44,57 @@ def label_budget(budgets: list[int], budget_preds: np.ndarray, shift_y: np.ndarr
     return points
 
 
+@dataclass(frozen=True)
+class RemedyRow:
+    """One measured remedy as results.json reports it (`to_dict` is the contract's row)."""
+
+    name: str
+    method: str
+    data: str
+    variant: str
+    base: str
+    base_kind: str
+    n_shift_labelled: int
+    held_out: bool
+    applicable: bool
+    note: str
+    accuracies: Mapping[str, float | None]  # ref_acc, shift_acc, in_acc, out_acc (None when not applicable)
+    effects: Mapping[str, dict[str, float] | None]  # er, er_in, er_out intervals
+    recovered: Mapping[str, dict[str, float] | None]  # gap, bias, extrapolation shares
+    label_budget: tuple[Mapping[str, Any], ...] | None = None  # last-layer remedies only
+    extra: Mapping[str, Any] = field(default_factory=dict)  # ess_share, coverage, folds when measured
+
+    def to_dict(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"name": self.name, "method": self.method, "data": self.data, "variant": self.variant,
+                               "base": self.base, "base_kind": self.base_kind,
+                               "n_shift_labelled": self.n_shift_labelled, "held_out": self.held_out,
+                               "applicable": self.applicable, "note": self.note}
+        row |= {key: self.accuracies.get(key) for key in ACCURACY_KEYS}
+        row |= {key: self.effects.get(key) for key in _ER_KEYS}
+        row["recovered"] = dict(self.recovered)
+        if self.label_budget is not None:
+            row["label_budget"] = [dict(point) for point in self.label_budget]
+        return row | dict(self.extra)
+
+
+ACCURACY_KEYS = ("ref_acc", "shift_acc", "in_acc", "out_acc")
+
+
 def remedy_row(descriptor: dict[str, Any], acc: dict[str, float | None] | None,
-               budget: list[dict[str, Any]] | None, scored: dict[str, Any] | None) -> dict[str, Any]:
-    """One results.json row: the descriptor (what was run and why), accuracies, and the scored intervals."""
-    row = {key: descriptor.get(key) for key in ("name", "method", "data", "variant", "base", "base_kind")}
-    row.update(n_shift_labelled=int(descriptor.get("n_shift_labelled", 0)), held_out=bool(descriptor["held_out"]),
-               applicable=bool(descriptor["applicable"]), note=str(descriptor.get("note", "")))
-    acc = acc if row["applicable"] and acc is not None else {}
-    row.update({key: acc.get(key) for key in ("ref_acc", "shift_acc", "in_acc", "out_acc")})
+               budget: list[dict[str, Any]] | None, scored: dict[str, Any] | None) -> RemedyRow:
+    """One remedy from its descriptor (what was run and why), accuracies, and the scored intervals."""
+    applicable = bool(descriptor["applicable"])
+    acc = acc if applicable and acc is not None else {}
     scored = scored or {}
-    row.update({key: scored.get(key) for key in _ER_KEYS})
-    row["recovered"] = scored.get("recovered") or {name: None for name in COMPONENTS}
-    if row["method"] == "last-layer":
-        row["label_budget"] = budget if row["applicable"] and budget else []
-    for key in ("ess_share", "coverage", "folds"):
-        if key in descriptor:
-            row[key] = descriptor[key]
-    return row
+    return RemedyRow(
+        name=descriptor.get("name"), method=descriptor.get("method"), data=descriptor.get("data"),
+        variant=descriptor.get("variant"), base=descriptor.get("base"), base_kind=descriptor.get("base_kind"),
+        n_shift_labelled=int(descriptor.get("n_shift_labelled", 0)), held_out=bool(descriptor["held_out"]),
+        applicable=applicable, note=str(descriptor.get("note", "")),
+        accuracies={key: acc.get(key) for key in ACCURACY_KEYS},
+        effects={key: scored.get(key) for key in _ER_KEYS},
+        recovered=scored.get("recovered") or {name: None for name in COMPONENTS},
+        label_budget=tuple(budget if applicable and budget else ()) if descriptor.get("method") == "last-layer"
+        else None,
+        extra={key: descriptor[key] for key in ("ess_share", "coverage", "folds") if key in descriptor},
+    )

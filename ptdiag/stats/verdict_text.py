@@ -115,7 +115,7 @@ def recommendations(kind: str, failed: str | None, chosen: RecipeCall | None, ca
 
 def _advice(code: str, **numbers: str) -> Recommendation:
     """The `REMEDIES` sentence of `code` with this run's numbers filled in."""
-    return Recommendation(code, REMEDIES[code].format(**numbers))
+    return Recommendation(code, REMEDIES[code].format(**numbers), tuple(numbers.items()))
 
 
 def _pretrain_line(call: RecipeCall, config: VerdictConfig) -> str:

@@ -49,10 +49,11 @@ class VerdictInputs:
 
 class Recommendation(NamedTuple):
     """One thing to do: a stable code (a `verdict_text.REMEDIES` key or `measured-<method>`; reports key their
-    explanations on it) and the sentence with this run's numbers."""
+    explanations on it), the sentence with this run's numbers, and those numbers as (name, value) pairs."""
 
     code: str
     text: str
+    numbers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

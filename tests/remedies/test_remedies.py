@@ -123,7 +123,7 @@ def test_remedy_rows():
     desc = dict(name="m/last-layer", method="last-layer", data="labelled-shift", variant="shift-only", base="m",
                 base_kind="pretrained", held_out=True, applicable=True, note="", n_shift_labelled=200)
     rec = {"gap": None, "bias": {"lower": 0.64, "mid": 0.78, "upper": 0.9}, "extrapolation": None}
-    row = remedy_row(desc, acc, [], {"name": "m/last-layer", "er": None, "recovered": rec})
+    row = remedy_row(desc, acc, [], {"name": "m/last-layer", "er": None, "recovered": rec}).to_dict()
     assert row["shift_acc"] == 0.75 and row["label_budget"] == [] and row["recovered"]["bias"]["mid"] == 0.78
-    skipped = remedy_row(dict(desc, applicable=False, note="skipped: too few"), acc, [], None)
+    skipped = remedy_row(dict(desc, applicable=False, note="skipped: too few"), acc, [], None).to_dict()
     assert skipped["shift_acc"] is None and skipped["recovered"] == {"gap": None, "bias": None, "extrapolation": None}

@@ -122,7 +122,7 @@ def test_each_recipe_is_named_with_its_own_reading_and_the_helping_one_decides()
     assert verdict.kind == "pretraining-helps" and verdict.helping == "pt/ft" and verdict.primary == "pt/ft"
     assert any("recipes, each on its own evidence" in r and "lp → dataset-bias" in r and "ft → pretraining-helps" in r
                for r in verdict.reasons)
-    assert any(r.startswith("Fine-tune with pt/ft") for _, r in verdict.recommendations)
+    assert any(r.startswith("Fine-tune with pt/ft") for r in [rec.text for rec in verdict.recommendations])
     assert [r["name"] for r in verdict.to_dict()["recipes"]] == ["pt/lp", "pt/ft"]
 
 
@@ -133,7 +133,7 @@ def test_measured_remedies_are_quoted_but_never_change_the_kind():
     measured = decide(inputs(cand(**TINT)), CFG, remedies=[remedy])
     assert (plain.kind, plain.confidence) == (measured.kind, measured.confidence)
     assert any(code == "measured-remedy" and r.startswith("Measured remedy dfr: recovers 60% [40, 80] of the bias gap")
-               for code, r in measured.recommendations)
+               for code, r, _ in measured.recommendations)
 
 
 def test_no_candidate_is_inconclusive_with_the_check_named():
@@ -149,10 +149,11 @@ def test_recommendations_tell_unresolved_recovery_from_none():
     verdict = decide(inputs(cand(**unresolved), gap=iv(0.25, 0.06)), CFG)
     assert verdict.kind == "inconclusive"
     assert any("Whether pt/ft recover a material amount" in r and "--baseline-seeds" in r
-               for _, r in verdict.recommendations)
-    assert not any("no recipe recovers" in r for _, r in verdict.recommendations)
+               for r in [rec.text for rec in verdict.recommendations])
+    assert not any("no recipe recovers" in r for r in [rec.text for rec in verdict.recommendations])
     none = dict(TINT, extrapolation=iv(0.07), recovered_extrapolation=iv(-0.005, 0.01), share_extrapolation=iv(-0.1))
-    assert any("no recipe recovers" in r for _, r in decide(inputs(cand(**none)), CFG).recommendations)
+    texts = [rec.text for rec in decide(inputs(cand(**none)), CFG).recommendations]
+    assert any("no recipe recovers" in r for r in texts)
 
 
 def test_a_remedy_share_over_a_near_zero_gap_is_not_quoted():
@@ -195,14 +196,15 @@ def test_a_large_gain_is_material_whatever_share_of_the_gap_it_is():
              remaining_extrapolation=iv(0.51, 0.03))
     verdict = decide(inputs(cand(**q), gap=iv(0.6, 0.03)), CFG)
     assert verdict.kind == "pretraining-helps"
-    assert any("part of it" not in r and "a little of it" in r and "remain" in r for _, r in verdict.recommendations)
+    texts = [rec.text for rec in verdict.recommendations]
+    assert any("part of it" not in r and "a little of it" in r and "remain" in r for r in texts)
 
 
 def test_remaining_bias_not_shown_negligible_lowers_confidence_and_says_so():
     q = dict(NEGATIVE, bias=iv(0.03, 0.01), remaining_bias=iv(0.025, 0.011))  # 2.5 [1.4, 3.6]: unresolved
     verdict = decide(inputs(cand(**q), gap=iv(0.6, 0.03)), CFG)
     assert verdict.kind == "pretraining-helps" and verdict.confidence == "medium"
-    assert any("not shown negligible" in r for _, r in verdict.recommendations)
+    assert any("not shown negligible" in r for r in [rec.text for rec in verdict.recommendations])
 
 
 def test_an_unresolved_extrapolation_component_is_never_dataset_bias():

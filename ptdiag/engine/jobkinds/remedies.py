@@ -22,7 +22,7 @@ from ptdiag.engine.rundata import Context
 from ptdiag.remedies.heads import DEFAULT_C, MAX_DIM, crossfit_folds, reduce_features
 from ptdiag.remedies.lastlayer import LABEL_BUDGETS, crossfit_last_layer
 from ptdiag.remedies.reweight import NOT_REACHABLE, crossfit_reweighted_probe
-from ptdiag.remedies.summary import accuracies, label_budget, remedy_row
+from ptdiag.remedies.summary import RemedyRow, accuracies, label_budget, remedy_row
 from ptdiag.stats.fits import single_threaded
 from ptdiag.stats.score import ModelEval
 from ptdiag.stats.support import SupportSplit
@@ -182,8 +182,8 @@ def remedy_evals(ctx: Context, out: JobOutput | None, support: SupportSplit | No
 
 
 def remedy_section(ctx: Context, out: JobOutput | None, support: SupportSplit | None,
-                   remedy_scores: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """The results.json `remedies` list."""
+                   remedy_scores: list[dict[str, Any]] | None) -> list[RemedyRow]:
+    """Every remedy measured (or not applicable, with the reason), as results.json's `remedies` rows."""
     if out is None:
         return []
     test_y, shift_y = ctx.data.part("test").labels, ctx.data.shift.labels
