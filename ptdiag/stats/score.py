@@ -175,6 +175,7 @@ def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsCon
                                    primary, fits, support, config) for i in cands]
     warnings = [c.message for c in checks if c.status in ("WARN", "FAIL")]
     warnings += _matched_ess(design, rows)
+    warnings += _perfect_baselines(baselines, n_ref)
     warnings += [f"{r['name']}: reference accuracy {100 * r['ref_acc']:.1f}% is {r['extrapolation_distance']:.2f} "
                  f"{config.scale} units outside the baselines' range: the line is extrapolated there"
                  for r in rows if r["extrapolated"]]
@@ -271,6 +272,18 @@ def _split_args(support: SupportSplit | None) -> dict[str, Any]:
     if support is None:
         return {}
     return {"n_in": support.n_in, "n_out": support.n_out, "pi_in": support.pi_in, "pi_out": support.pi_out}
+
+
+def _perfect_baselines(baselines: list[ModelEval], n_ref: int) -> list[str]:
+    """Baselines at 0 % or 100 % reference accuracy: their probit is infinite, so it is clipped (at half an example
+    from the edge), and such an extreme point sets the line's slope."""
+    edge = [b.name for b in baselines if np.mean(b.ref_correct) in (0.0, 1.0)]
+    if not edge:
+        return []
+    named = ", ".join(edge[:3]) + (f" and {len(edge) - 3} more" if len(edge) > 3 else "")
+    return [f"{len(edge)} baseline model(s) scored 0 % or 100 % on the {n_ref} reference test images ({named}): "
+            "their transformed accuracy is clipped at half an image from the edge and weighs heavily on the line's "
+            "slope; a larger or harder reference test set (--test-fraction) gives the line real points there"]
 
 
 # Below this effective sample size (share of the out-of-support images) the §4.7 difficulty-matched ER_out rests on

@@ -208,3 +208,12 @@ def test_matched_er_out_reports_its_effective_sample_size_and_is_suppressed_belo
     assert row["er_out_matched_ess"] < 0.10  # a flat family concentrates the weights (1.7 % here, 2 % in the review)
     assert row["er_out_matched"] is None
     assert any("difficulty-matched ER_out not reported" in w for w in flat_out["warnings"])
+
+
+def test_a_baseline_at_100_percent_reference_accuracy_is_named(support):
+    evals = evals_for()
+    perfect = evals[-5]  # the strongest baseline checkpoint
+    evals[-5] = ModelEval(perfect.name, "baseline", np.ones(N_REF, bool), perfect.shift_correct, perfect.meta)
+    warnings = score(evals, support, CONFIG).to_dict()["warnings"]
+    assert any("scored 0 % or 100 %" in w and perfect.name in w and "--test-fraction" in w for w in warnings)
+    assert not any("scored 0 % or 100 %" in w for w in score(evals_for(), support, CONFIG).to_dict()["warnings"])
