@@ -55,6 +55,8 @@ def file_digest(path: str | None) -> str | None:
     return digest.hexdigest()[:16]
 
 def run_features(spec: JobSpec, ctx: Context) -> JobOutput:
+    """The backbone's penultimate features (float16) of every reference and shifted image: from its cached
+    lower-block activations when the top-block recipe computed them (the same numbers), else a full forward pass."""
     p = FeatureParams.of(spec)
     model = create_pretrained(BackboneSpec(p.model, p.weights), len(ctx.data.pair.classes))
     normalize = Normalizer(*normalization(model), ctx.device)

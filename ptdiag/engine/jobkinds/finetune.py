@@ -111,6 +111,9 @@ def run_activations(spec: JobSpec, ctx: Context) -> JobOutput:
 
 
 def run_finetune(spec: JobSpec, ctx: Context) -> JobOutput:
+    """Fine-tune one recipe at one learning rate and seed (LP-FT starts from the backbone's probe), end to end or
+    the top blocks on the cached activations; its validation accuracy and its predictions (with their confidence
+    scores) on the reference-test and shifted sets. A diverged run returns `val_acc` −1 so the grid skips it."""
     p = FinetuneParams.of(spec)
     torch.manual_seed(p.seed)  # the fresh head's init depends on the job alone
     model = create_pretrained(BackboneSpec(p.model, p.weights), len(ctx.data.pair.classes))

@@ -72,6 +72,8 @@ def _last_ref_acc(ctx: Context, spec: JobSpec, out: JobOutput) -> float:
 
 
 def run_remedies(spec: JobSpec, ctx: Context) -> JobOutput:
+    """Last-layer retraining and reweighting, cross-fitted over halves of the labelled shifted set: each remedy's
+    held-out predictions, its label-budget curve, and the reference weights (see `_run_remedies`)."""
     # Small sklearn fits: one BLAS thread each (several threads on small matrices cost 10-50x in contention).
     with single_threaded():
         return _run_remedies(spec, ctx)
