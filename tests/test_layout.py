@@ -99,3 +99,17 @@ def test_stats_import_without_torch():
     code = "import sys, ptdiag.stats, ptdiag.stats.score, ptdiag.stats.verdict; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_every_job_kind_documents_its_params_and_job_function():
+    import ast
+
+    for path in sorted((PACKAGE / "engine" / "jobkinds").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        jobs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("run_")]
+        params = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name.endswith("Params")]
+        assert jobs and params, path.name
+        for node in jobs + params:
+            assert ast.get_docstring(node), f"{path.name}: {node.name} has no docstring"
