@@ -62,7 +62,8 @@ EXPLANATIONS = {
     "curate": (
         "A curated, de-biased dataset",
         "Collect or relabel a small set in which the spurious cue no longer predicts the class (balanced or "
-        "counterfactual examples); use it to train, fine-tune or validate.",
+        "counterfactual examples); use it to train, fine-tune or validate. `ptdiag curate` chooses which shifted "
+        "images to label from a finished run.",
     ),
     "evidence": (
         "More evidence",

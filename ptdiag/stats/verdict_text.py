@@ -19,7 +19,8 @@ REMEDIES = {
     "debias": "De-bias the reference data, which pre-training does not fix: reweight groups or examples by the "
               "density ratio so under-represented cases count more; retrain only the last layer on a small "
               "group-balanced set (DFR, Kirichenko et al. 2022); or collect a small de-biased set that covers the "
-              "shifted conditions.",
+              "shifted conditions (`ptdiag curate RUN --n 200` lists shifted images to label, spread over classes "
+              "and density-ratio bands).",
     "no-action": "No shift-specific remedy is needed: the pooled reference-to-shift gap is within ± {margin} points.",
     "more-baselines": "Train more, and more varied, baseline runs (data fractions, `--baseline-seeds`) so the "
                       "baseline line covers the recipes' reference accuracy and its interval narrows.",
