@@ -8,7 +8,6 @@ is `ptdiag.remedies.curate`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ptdiag.engine.jobs import job_file_stem
 from ptdiag.errors import DataError, UsageError
-from ptdiag.remedies.curate import Selection, effective_sample_share, select_reference, select_shift
+from ptdiag.remedies.curate import Selection, select_reference, select_shift
+from ptdiag.remedies.heads import effective_sample_share
+from ptdiag.remedies.reweight import MIN_ESS_SHARE
 
 SOURCES = ("shift", "reference")
-MIN_REFERENCE_ESS = 0.05  # the reweighting remedy's rule: below it the weights rest on a handful of images
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,9 @@ def _from_reference(run_dir: Path, results: dict[str, Any], predictions: pd.Data
     rows = predictions[predictions["kind"] == "remedy-weight"]
     weights = rows["weight"].to_numpy(dtype=float)
     share = effective_sample_share(weights)
-    if share < MIN_REFERENCE_ESS:
+    if share < MIN_ESS_SHARE:
         raise DataError(f"--from reference does not apply to {run_dir}: the weights rest on {100 * share:.1f} % of "
-                        f"the reference (effective sample size; at least {100 * MIN_REFERENCE_ESS:.0f} % needed)",
+                        f"the reference (effective sample size; at least {100 * MIN_ESS_SHARE:.0f} % needed)",
                         hint="use --from shift: label a few shifted images instead")
     if n > int((weights > 0).sum()):
         raise UsageError(f"--n {n} is more than the {int((weights > 0).sum())} reference training images with a "
@@ -109,8 +110,8 @@ def _from_reference(run_dir: Path, results: dict[str, Any], predictions: pd.Data
 
 def _features(run_dir: Path, backbone: str, n_shift: int) -> np.ndarray:
     """The backbone's stored shifted-set features (the features job's arrays)."""
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", backbone)[:60]
-    found = sorted((run_dir / "jobs").glob(f"features-{slug}-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    found = sorted((run_dir / "jobs").glob(f"{job_file_stem('features', backbone)}-*.npz"),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
     for path in found:
         with np.load(path, allow_pickle=False) as npz:
             if "shift" in npz.files and len(npz["shift"]) == n_shift:

@@ -67,6 +67,11 @@ class JobOutput:
     cached: bool = False
 
 
+def job_file_stem(stage: str, name: str) -> str:
+    """`<stage>-<name>` as a job's result files begin (the name made safe for a file name)."""
+    return f"{stage}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)[:60]}"
+
+
 class JobStore:
     """Result files under `<run>/jobs/`: `<stage>-<name>-<key>.json` (+ `.npz`); the JSON is written last."""
 
@@ -76,8 +81,7 @@ class JobStore:
 
     def path(self, spec: JobSpec, suffix: str) -> Path:
         """`<stage>-<name>-<key><suffix>` (names may contain dots, so no Path.with_suffix)."""
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.name)[:60]
-        return self.root / f"{spec.stage}-{slug}-{spec.key(self.fingerprint)}{suffix}"
+        return self.root / f"{job_file_stem(spec.stage, spec.name)}-{spec.key(self.fingerprint)}{suffix}"
 
     def done(self, spec: JobSpec) -> bool:
         return self.path(spec, ".json").exists()

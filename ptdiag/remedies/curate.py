@@ -104,8 +104,3 @@ def select_reference(weights: np.ndarray, labels: np.ndarray, n: int, class_name
                      [f"importance resampling: weight {w[i]:.3g} ({100 * w[i] / total:.2g} % of the total)"
                       for i in chosen])
 
-
-def effective_sample_share(weights: np.ndarray) -> float:
-    """Kish's effective sample size of `weights` as a share of their number."""
-    w = np.asarray(weights, dtype=float)
-    return float(w.sum() ** 2 / (w**2).sum() / len(w)) if len(w) and (w**2).sum() > 0 else 0.0

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from ptdiag.remedies.curate import (
-    effective_sample_share,
     k_center,
     ratio_bands,
     select_reference,
     select_shift,
     sqrt_allocation,
 )
+from ptdiag.remedies.heads import effective_sample_share
 
 
 def test_bands_split_out_of_support_then_in_support_terciles():
