@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ptdiag.stats.agreement import estimate_shift_accuracy, probit
+from ptdiag.stats.agreement import estimate_shift_accuracy
 from ptdiag.stats.atc import atc_estimate
+from ptdiag.stats.line import transform
 
 
 def _models(pred: pd.DataFrame) -> pd.DataFrame:
@@ -56,8 +57,8 @@ def _atc(rows: pd.DataFrame, ref_correct: np.ndarray, mask: np.ndarray | None, c
 
 def _er(ref: np.ndarray, shift: np.ndarray, is_base: np.ndarray) -> np.ndarray:
     """Each model's shifted accuracy above a probit OLS line through the baselines' points."""
-    slope, icpt = np.polyfit(probit(ref[is_base]), probit(shift[is_base]), 1)
-    return shift - norm.cdf(slope * probit(ref) + icpt)
+    slope, icpt = np.polyfit(transform(ref[is_base]), transform(shift[is_base]), 1)
+    return shift - norm.cdf(slope * transform(ref) + icpt)
 
 
 def evaluate(run: Path) -> list[str]:

@@ -23,13 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
 
-EPS = 1e-4  # accuracies and agreements are clipped to [EPS, 1 - EPS] before the probit
-
-
-def probit(p: np.ndarray) -> np.ndarray:
-    return norm.ppf(np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS))
+from ptdiag.stats.line import inverse_transform, transform
 
 
 def pairwise_agreement(predictions: np.ndarray) -> np.ndarray:
@@ -64,10 +59,12 @@ class AgreementEstimate:
     aline_d: np.ndarray
 
 
-def fit_agreement_line(ref_agreement: np.ndarray, shift_agreement: np.ndarray) -> AgreementLine:
-    """Least-squares line through the pairs (i < j) in probit space."""
+def fit_agreement_line(ref_agreement: np.ndarray, shift_agreement: np.ndarray, n_ref: int | None = None,
+                       n_shift: int | None = None) -> AgreementLine:
+    """Least-squares line through the pairs (i < j) in probit space (agreements over `n_ref` / `n_shift` examples,
+    clipped as `ptdiag.stats.line.transform` clips accuracies)."""
     iu = np.triu_indices(len(ref_agreement), k=1)
-    x, y = probit(ref_agreement[iu]), probit(shift_agreement[iu])
+    x, y = transform(ref_agreement[iu], "probit", n_ref), transform(shift_agreement[iu], "probit", n_shift)
     if len(x) < 2 or np.ptp(x) == 0:
         return AgreementLine(float("nan"), float("nan"), float("nan"), len(x), float(np.ptp(x)) if len(x) else 0.0)
     slope, intercept = np.polyfit(x, y, 1)
@@ -77,18 +74,19 @@ def fit_agreement_line(ref_agreement: np.ndarray, shift_agreement: np.ndarray) -
     return AgreementLine(float(slope), float(intercept), float(r2), len(x), float(np.ptp(x)))
 
 
-def aline_d(ref_acc: np.ndarray, ref_agreement: np.ndarray, shift_agreement: np.ndarray,
-            slope: float) -> np.ndarray:
+def aline_d(ref_acc: np.ndarray, ref_agreement: np.ndarray, shift_agreement: np.ndarray, slope: float,
+            n_ref: int | None = None, n_shift: int | None = None) -> np.ndarray:
     """ALine-D: each model's probit shifted accuracy from its pairs' agreements (least squares over pairs)."""
     m = len(ref_acc)
     i, j = np.triu_indices(m, k=1)
     design = np.zeros((len(i), m))
     design[np.arange(len(i)), i] = 0.5
     design[np.arange(len(i)), j] = 0.5
-    pa = probit(ref_acc)
-    target = probit(shift_agreement[i, j]) + slope * (0.5 * (pa[i] + pa[j]) - probit(ref_agreement[i, j]))
+    pa = transform(ref_acc, "probit", n_ref)
+    target = transform(shift_agreement[i, j], "probit", n_shift) + slope * (
+        0.5 * (pa[i] + pa[j]) - transform(ref_agreement[i, j], "probit", n_ref))
     solution, *_ = np.linalg.lstsq(design, target, rcond=None)
-    return norm.cdf(solution)
+    return inverse_transform(solution, "probit")
 
 
 def estimate_shift_accuracy(ref_acc: np.ndarray, ref_pred: np.ndarray, shift_pred: np.ndarray) -> AgreementEstimate:
@@ -100,10 +98,11 @@ def estimate_shift_accuracy(ref_acc: np.ndarray, ref_pred: np.ndarray, shift_pre
     if len(ref_acc) < 3:
         raise ValueError(f"agreement-on-the-line needs at least 3 models, got {len(ref_acc)}")
     ref_agreement, shift_agreement = pairwise_agreement(ref_pred), pairwise_agreement(shift_pred)
-    line = fit_agreement_line(ref_agreement, shift_agreement)
+    n_ref, n_shift = np.shape(ref_pred)[1], np.shape(shift_pred)[1]
+    line = fit_agreement_line(ref_agreement, shift_agreement, n_ref, n_shift)
     if not np.isfinite(line.slope):
         nan = np.full(len(ref_acc), np.nan)
         return AgreementEstimate(line, nan, nan)
-    s = norm.cdf(line.slope * probit(ref_acc) + line.intercept)
-    d = aline_d(ref_acc, ref_agreement, shift_agreement, line.slope)
+    s = inverse_transform(line.slope * transform(ref_acc, "probit", n_ref) + line.intercept, "probit")
+    d = aline_d(ref_acc, ref_agreement, shift_agreement, line.slope, n_ref, n_shift)
     return AgreementEstimate(line, s, d)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from ptdiag.stats.agreement import aline_d, estimate_shift_accuracy, fit_agreement_line, pairwise_agreement, probit
+from ptdiag.stats.agreement import aline_d, estimate_shift_accuracy, fit_agreement_line, pairwise_agreement
+from ptdiag.stats.line import transform
 
 
 def test_pairwise_agreement_by_hand():
@@ -73,7 +74,7 @@ def test_a_good_agreement_fit_is_not_proof_the_lines_coincide():
     (ref_pred, ref_y), (shift_pred, shift_y) = sim["ref"], sim["shift"]
     est = estimate_shift_accuracy((ref_pred == ref_y).mean(1), ref_pred, shift_pred)
     truth = (shift_pred == shift_y).mean(1)
-    true_line = np.polyfit(probit((ref_pred == ref_y).mean(1)), probit(truth), 1)
+    true_line = np.polyfit(transform((ref_pred == ref_y).mean(1)), transform(truth), 1)
     assert est.line.r2 > 0.8
     assert abs(est.line.intercept - true_line[1]) > 0.1
     assert np.abs(est.aline_d - truth).mean() > 0.03
