@@ -192,24 +192,25 @@ def result_identity(settings: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(data))
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(AnalyzeConfig)}
+# Every setting's declaration (type, default, metadata), by name: what the flags, docs and checks derive from.
+SETTINGS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(AnalyzeConfig)}
 
 # Budget defaults, derived from the declarations. `quick` fits a 2-core CPU; `standard` a single GPU; `full`
 # approaches the paper's recipe (§6).
 BUDGETS: dict[str, dict[str, Any]] = {
-    budget: {name: f.metadata["budgets"][budget] for name, f in _FIELDS.items() if budget in f.metadata["budgets"]}
+    budget: {name: f.metadata["budgets"][budget] for name, f in SETTINGS.items() if budget in f.metadata["budgets"]}
     for budget in BUDGET_NAMES
 }
 
 
 def budget_default(name: str, budget: str) -> Any:
     """The default of setting `name` under `budget`."""
-    return BUDGETS[budget].get(name, _FIELDS[name].default)
+    return BUDGETS[budget].get(name, SETTINGS[name].default)
 
 
 def setting_types() -> dict[str, str]:
     """Each setting's declared type, as written in AnalyzeConfig (e.g. 'tuple[float, ...]', 'int | None')."""
-    return {name: str(f.type) for name, f in _FIELDS.items()}
+    return {name: str(f.type) for name, f in SETTINGS.items()}
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -230,8 +231,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 def _normalize_key(key: str, source: str) -> str:
     name = str(key).lstrip("-").replace("-", "_")
-    if name not in _FIELDS:
-        close = difflib.get_close_matches(name, list(_FIELDS), n=1)
+    if name not in SETTINGS:
+        close = difflib.get_close_matches(name, list(SETTINGS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise UsageError(f"{source}: unknown setting {key!r}{hint}")
     return name
@@ -239,7 +240,7 @@ def _normalize_key(key: str, source: str) -> str:
 
 def _coerce(name: str, value: Any) -> Any:
     """Lists from files become tuples; scalars given for tuple fields become 1-tuples."""
-    default = _FIELDS[name].default
+    default = SETTINGS[name].default
     if isinstance(default, tuple):
         if value is None:
             return ()

@@ -7,7 +7,6 @@ commands reuse the shared ones (sources, format, cache folder) with the same fla
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from collections.abc import Callable
 from enum import Enum
@@ -16,16 +15,12 @@ from typing import Annotated, Any
 
 import typer
 
-from ptdiag.config import BUDGET_NAMES, AnalyzeConfig, budget_default
+from ptdiag.config import BUDGET_NAMES, SETTINGS, budget_default
 
 
 def flag(name: str) -> str:
     """The long flag of setting `name`."""
     return "--" + name.replace("_", "-")
-
-
-def _fields() -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(AnalyzeConfig)}
 
 
 def format_value(value: Any, unit: str = "", none: str = "") -> str:
@@ -42,9 +37,9 @@ def format_value(value: Any, unit: str = "", none: str = "") -> str:
 
 def default_text(name: str) -> str:
     """The default of setting `name` per budget: '64 px' when every budget agrees, else 'quick: 64 px; standard: …'."""
-    meta = _fields()[name].metadata
+    meta = SETTINGS[name].metadata
     if name == "budget":  # its own default: the budget that applies when none is named
-        return format_value(_fields()[name].default)
+        return format_value(SETTINGS[name].default)
     shown = {b: format_value(budget_default(name, b), meta["unit"], meta["none"]) for b in BUDGET_NAMES}
     if len(set(shown.values())) == 1:
         return shown["quick"]
@@ -53,7 +48,7 @@ def default_text(name: str) -> str:
 
 def help_text(name: str) -> str:
     """The `--help` line of setting `name`: its words, then its defaults in brackets."""
-    meta = _fields()[name].metadata
+    meta = SETTINGS[name].metadata
     default = default_text(name)
     return f"{meta['help']} [{default}]" if default else meta["help"]
 
@@ -65,7 +60,7 @@ def _choice_type(name: str, choices: tuple[str, ...]) -> type[Enum]:
 
 def option_type(name: str) -> Any:
     """The annotated Typer type of setting `name` as a flag (None = not given, so budget and config file apply)."""
-    f = _fields()[name]
+    f = SETTINGS[name]
     meta, declared = f.metadata, str(f.type)
     decls = [flag(name)]
     if meta["choices"]:
@@ -100,7 +95,7 @@ def with_setting_options(exclude: tuple[str, ...] = ()) -> Callable[[Callable], 
         settings = [
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=option_type(name),
                               default=inspect.Parameter.empty if name in ("train", "shift") else None)
-            for name in _fields() if name not in exclude
+            for name in SETTINGS if name not in exclude
         ]
         own_kw = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
         params = settings + own_kw
@@ -124,7 +119,7 @@ def options_markdown() -> str:
         "| flag | config key | type | quick | standard | full | what it does |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, f in _fields().items():
+    for name, f in SETTINGS.items():
         meta = f.metadata
         shown = [format_value(budget_default(name, b), meta["unit"], meta["none"]) or "—" for b in BUDGET_NAMES]
         kind = "one of " + ", ".join(meta["choices"]) if meta["choices"] else str(f.type).replace("|", "or")
