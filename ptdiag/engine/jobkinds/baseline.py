@@ -3,7 +3,6 @@ several epoch checkpoints (the points of accuracy on the line)."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,8 +15,6 @@ from ptdiag.engine.models import create_baseline, normalization
 from ptdiag.engine.rundata import Context, step_reporter, take_rows
 from ptdiag.engine.train import ArraySet, Normalizer, TrainConfig, train_model
 from ptdiag.errors import ResourceError
-
-log = logging.getLogger("ptdiag")
 
 
 @dataclass(frozen=True)
@@ -36,6 +33,7 @@ class BaselineParams(JobParams):
     seed: int
     lr: float
     image_size: int
+
 
 def baseline_jobs(config: AnalyzeConfig) -> list[JobSpec]:
     """One job per (fraction, seed) training run, each evaluated at several epoch checkpoints."""
@@ -56,6 +54,7 @@ def baseline_jobs(config: AnalyzeConfig) -> list[JobSpec]:
                                     seed=0, lr=1e-3, image_size=config.image_size)
             jobs.append(JobSpec.of("baseline", f"{model}-scratch-f1.0-s0", params))
     return jobs
+
 
 def run_baseline(spec: JobSpec, ctx: Context) -> JobOutput:
     """Train one baseline run; its predictions on the reference-test and shifted sets at each evaluated epoch
@@ -85,6 +84,7 @@ def run_baseline(spec: JobSpec, ctx: Context) -> JobOutput:
     if p.store_features:
         arrays.update(penultimate_features(model, normalize, data, p.image_size))
     return JobOutput({"n_train": n_keep}, arrays)
+
 
 def penultimate_features(model, normalize: Normalizer, data, size: int) -> dict[str, np.ndarray]:
     """The trained model's pooled penultimate features (float16) on the reference splits and the shifted set."""

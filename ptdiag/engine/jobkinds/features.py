@@ -4,7 +4,6 @@ cached lower-block activations when the top-block recipe computed them)."""
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +17,6 @@ from ptdiag.engine.partial import split_at, upper_features
 from ptdiag.engine.rundata import Context, take_rows
 from ptdiag.engine.train import Normalizer
 
-log = logging.getLogger("ptdiag")
-
 
 @dataclass(frozen=True)
 class FeatureParams(JobParams):
@@ -32,6 +29,7 @@ class FeatureParams(JobParams):
     image_size: int
     activations: str | None = None  # key of the backbone's activations job: features from its cached outputs
 
+
 def feature_jobs(config: AnalyzeConfig, activations: dict[str, str] | None = None) -> list[JobSpec]:
     """One features job per backbone; with `activations` (backbone label -> activations job key) the features are
     the upper blocks' output on those cached activations (the same numbers, without a second lower pass)."""
@@ -40,9 +38,11 @@ def feature_jobs(config: AnalyzeConfig, activations: dict[str, str] | None = Non
                                      image_size=config.image_size, activations=(activations or {}).get(spec.label)))
             for spec in backbones(config)]
 
+
 def backbones(config: AnalyzeConfig) -> list[BackboneSpec]:
     weights = config.weights or (None,) * len(config.model)
     return [BackboneSpec(name, w) for name, w in zip(config.model, weights, strict=True)]
+
 
 def file_digest(path: str | None) -> str | None:
     """Content hash of a local checkpoint, so a changed file with the same name is not mistaken for the old one."""
@@ -53,6 +53,7 @@ def file_digest(path: str | None) -> str | None:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()[:16]
+
 
 def run_features(spec: JobSpec, ctx: Context) -> JobOutput:
     """The backbone's penultimate features (float16) of every reference and shifted image: from its cached
@@ -72,6 +73,7 @@ def run_features(spec: JobSpec, ctx: Context) -> JobOutput:
     shift = features_in_blocks(model, ctx.data.shift.images, normalize)
     ctx.progress("job_advance", 1)
     return JobOutput({"dim": int(ref.shape[1])}, {"reference": ref, "shift": shift})
+
 
 def features_in_blocks(model, images, normalize: Normalizer, block: int = 2048) -> np.ndarray:
     """`extract_features` as float16, a block of images at a time: memory holds one block, not every image's

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,8 +11,6 @@ from ptdiag.engine.features import fit_linear_probe
 from ptdiag.engine.jobs import JobOutput, JobParams, JobSpec
 from ptdiag.engine.rundata import Context
 from ptdiag.stats.atc import confidence_scores
-
-log = logging.getLogger("ptdiag")
 
 
 @dataclass(frozen=True)
@@ -25,9 +22,11 @@ class ProbeParams(JobParams):
     cs: tuple[float, ...]
     seed: int
 
+
 def probe_job(config: AnalyzeConfig, backbone: str, features: str) -> JobSpec:
     return JobSpec.of("probe", backbone, ProbeParams(backbone=backbone, features=features, cs=config.probe_cs,
                                                      seed=config.seed))
+
 
 def run_probe(spec: JobSpec, ctx: Context) -> JobOutput:
     """Fit the linear probe on the backbone's reference-train features (strength chosen on validation); its

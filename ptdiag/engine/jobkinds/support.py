@@ -3,7 +3,6 @@ gives each shifted image's density ratio p_ref(x)/p_shift(x)."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,8 +11,6 @@ from ptdiag.config import AnalyzeConfig
 from ptdiag.engine.jobs import JobOutput, JobParams, JobSpec
 from ptdiag.engine.rundata import Context
 from ptdiag.stats.support import SupportConfig, SupportSplit, estimate_support
-
-log = logging.getLogger("ptdiag")
 
 
 @dataclass(frozen=True)
@@ -27,10 +24,12 @@ class SupportParams(JobParams):
     max_reference: int
     assignments: int
 
+
 def support_job(config: AnalyzeConfig, backbone: str, features: str) -> JobSpec:
     return JobSpec.of("support", backbone, SupportParams(backbone=backbone, features=features, folds=config.folds,
                                                          seed=config.seed, max_reference=config.support_max_reference,
                                                          assignments=SupportConfig.assignments))
+
 
 def run_support(spec: JobSpec, ctx: Context) -> JobOutput:
     """The support split: density ratios of every shifted image (and of a reference sample), cross-fitted."""
@@ -52,10 +51,11 @@ def run_support(spec: JobSpec, ctx: Context) -> JobOutput:
         arrays["rho_shift_draws"] = np.asarray(result.rho_shift_draws)
     return JobOutput(meta, dict(arrays, sample=sample))
 
-_SUPPORT_ARRAYS = ("rho_shift", "rho_reference", "logit_shift", "logit_reference")
 
+_SUPPORT_ARRAYS = ("rho_shift", "rho_reference", "logit_shift", "logit_reference")
 _SUPPORT_SCALARS = ("epsilon", "domain_auc", "temperature", "C", "c_selection", "folds", "fold_kind", "ece",
                     "calibration", "log_ratio_histogram", "warnings", "seconds")
+
 
 def support_from_job(out: JobOutput) -> SupportSplit:
     """Rebuild the SupportSplit from its stored job result (nothing is refitted)."""
