@@ -60,6 +60,11 @@ class AnalyzeConfig:
     image_column: str | None = setting(None, "Image column of a Hugging Face dataset.", none="its Image feature")
     label_column: str | None = setting(None, "Label column of a Hugging Face dataset, or WebDataset member/json "
                                        "field.", none="its ClassLabel; cls")
+    shift_labels: str | None = setting(None, "CSV of path,label for a random sample of the shifted images (e.g. "
+                                       "200) when the rest has no labels: shifted accuracies are then estimated from "
+                                       "it and the models' confidence.", none="the shifted set's own labels")
+    ignore_shift_labels: bool = setting(False, "Treat the shifted set as unlabelled (only --shift-labels count), to "
+                                        "validate the estimates or when its labels are not trusted.")
     label_map: str | None = setting(None, "File renaming raw labels to class names in both sets: CSV of label,name "
                                     "rows, JSON object, or one name per line (line i names label i).")
     # data

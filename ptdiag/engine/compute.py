@@ -85,7 +85,8 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
                                    material_share=config.material_share, min_r2=config.min_r2)
     scored = evals + remedy_evals(ctx, remedy_out, support)
     scores = score(scored, support, StatsConfig(scale=config.scale, epsilon=config.epsilon,
-                                               bootstrap=config.bootstrap, seed=config.seed, verdict=verdict_config))
+                                               bootstrap=config.bootstrap, seed=config.seed, verdict=verdict_config),
+                   shift_labelled=data.shift_labelled)
     timings["statistics"] = time.perf_counter() - start
     timings["total"] = sum(timings.values())
     timings["this_invocation"] = time.perf_counter() - clock  # wall time of this call (small when resuming)

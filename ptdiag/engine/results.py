@@ -32,12 +32,17 @@ def assemble_results(config, data: RunData, scores: dict, support: SupportSplit 
     and the verdict that quotes them)."""
     pair = data.pair
     not_measured = {} if config.remedies else {"remedies_note": "remedies were not measured (--no-remedies)"}
+    labelled = data.shift_labelled
+    if config.remedies and labelled is not None:
+        not_measured = {"remedies_note": f"remedies were not measured: they train on labelled shifted images, and "
+                                         f"only {int(labelled.sum())} of {labelled.size} are labelled"}
 
-    def describe(image_set, index) -> dict[str, Any]:
-        labels = image_set.labels[index]
+    def describe(image_set, index, labels=None) -> dict[str, Any]:
+        labels = image_set.labels[index] if labels is None else labels
         counts = {pair.classes[c]: int((labels == c).sum()) for c in range(len(pair.classes))}
         return {"n": int(len(index)), "n_total": len(image_set.labels), "root": str(image_set.root),
-                "classes": list(pair.classes), "fingerprint": image_set.fingerprint, "class_counts": counts}
+                "classes": list(pair.classes), "fingerprint": image_set.fingerprint, "class_counts": counts,
+                "n_labelled": int(len(index) if labelled is None or image_set is pair.reference else labelled.sum())}
 
     return {
         "schema_version": SCHEMA_VERSION,
@@ -46,7 +51,8 @@ def assemble_results(config, data: RunData, scores: dict, support: SupportSplit 
         "config": config.to_dict(),
         "data": {
             "reference": describe(pair.reference, data.ref_index),
-            "shift": describe(pair.shift, data.shift_index),
+            "shift": describe(pair.shift, data.shift_index, data.shift.labels),
+            "shift_labelled": "all" if labelled is None else "sample",
             "split": {k: int(len(v)) for k, v in data.split.items()},
             "findings": [f.to_dict() if hasattr(f, "to_dict") else dict(vars(f)) for f in pair.findings],
             "fingerprint": data.fingerprint,
@@ -69,15 +75,18 @@ def _galleries(data: RunData, evals: list[ModelEval], support: SupportSplit, sup
     pair, rho, rho_ref, in_support = data.pair, support.rho_shift, support.rho_reference, support.in_support
     base = [e.shift_correct for e in evals if e.kind == "baseline"]
     error_rate = 1.0 - np.mean(base, axis=0) if base else np.zeros(len(rho))
+    if data.shift_labelled is not None:  # baselines' errors are known on labelled images only
+        error_rate = np.where(data.shift_labelled, error_rate, np.nan)
 
     def shift_item(i: int) -> dict[str, Any]:
-        j = data.shift_index[i]
-        return _with_thumbnail({"path": str(pair.shift.paths[j]), "label": pair.classes[pair.shift.labels[j]],
+        j, label = data.shift_index[i], data.shift.labels[i]
+        return _with_thumbnail({"path": str(pair.shift.paths[j]), "label": pair.classes[label] if label >= 0 else "",
                                 "rho": float(rho[i]), "baseline_error_rate": float(error_rate[i])},
                                pair.shift.paths[j], data.shift.images, i)
 
     most_out = [shift_item(i) for i in np.argsort(rho)[:k]]
     candidates = np.flatnonzero(in_support)
+    candidates = candidates[~np.isnan(error_rate[candidates])]
     wrong = [shift_item(i) for i in candidates[np.argsort(-error_rate[candidates], kind="stable")][:k]
              if error_rate[i] > 0.5]
     sample = support_out.arrays["sample"]
@@ -113,12 +122,13 @@ def write_predictions(run_dir: Path, data: RunData, evals: list[ModelEval], supp
     test_paths = [str(pair.reference.paths[data.ref_index[i]]) for i in test_pos]
     shift_paths = [str(pair.shift.paths[j]) for j in data.shift_index]
     rho = support_out.arrays["rho_shift"] if support_out is not None else np.full(len(shift_paths), np.nan)
-    frames = []
+    frames, partial = [], data.shift_labelled is not None
     for e in evals:
         for set_name, paths, labels, pred, correct, ratio, scores in (
-            ("reference", test_paths, data.part("test").labels, e.ref_pred, e.ref_correct,
+            ("reference", test_paths, data.part("test").labels, e.ref_pred, _known(e.ref_correct, None, partial),
              np.full(len(test_paths), np.nan), e.ref_scores),
-            ("shift", shift_paths, data.shift.labels, e.shift_pred, e.shift_correct, rho, e.shift_scores),
+            ("shift", shift_paths, data.shift.labels, e.shift_pred,
+             _known(e.shift_correct, data.shift_labelled, partial), rho, e.shift_scores),
         ):
             missing = np.full(len(paths), np.nan, dtype=np.float32)
             frames.append(pd.DataFrame({
@@ -130,3 +140,11 @@ def write_predictions(run_dir: Path, data: RunData, evals: list[ModelEval], supp
             }))
     table = pd.concat(frames + list(extra or []), ignore_index=True)
     atomic_write(run_dir / "predictions.parquet", lambda fh: table.to_parquet(fh, index=False), mode="wb")
+
+
+def _known(correct: np.ndarray, labelled: np.ndarray | None, partial: bool) -> np.ndarray:
+    """Correctness where the label is known, NaN elsewhere (an unlabelled image is neither right nor wrong); float
+    in a run with unlabelled shifted images, so every row of the column has one type."""
+    if not partial:
+        return correct
+    return np.asarray(correct, dtype=float) if labelled is None else np.where(labelled, correct.astype(float), np.nan)

@@ -14,9 +14,11 @@ from ptdiag.config import AnalyzeConfig
 from ptdiag.data.decode_cache import DecodeCache
 from ptdiag.data.diskarray import DiskImages, write_npy
 from ptdiag.data.ingest import DatasetPair, load_pair
+from ptdiag.data.shift_labels import UNLABELLED, read_shift_labels
 from ptdiag.data.splits import load_or_create_split
 from ptdiag.data.types import ArraySet
 from ptdiag.engine.jobs import JobOutput, JobSpec
+from ptdiag.errors import UsageError
 
 if TYPE_CHECKING:  # torch is imported only when a job computes (a finished rerun never needs it)
     import torch
@@ -42,6 +44,8 @@ class RunData:
     shift: ArraySet
     fingerprint: str
     arrays_dir: Path | None = None  # where resized copies go (the run dir's arrays/); None: kept in memory
+    # Which analysed shifted images carry a label (None: all do); the others' label is UNLABELLED (-1).
+    shift_labelled: np.ndarray | None = None
     _resized: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     _parts: dict[tuple[str, int | None], ArraySet] = field(default_factory=dict)
 
@@ -136,6 +140,13 @@ def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> Ru
                      **config.source_options())
     ref_index = _stratified_subsample(pair.reference.labels, config.max_reference, config.seed)
     shift_index = _stratified_subsample(pair.shift.labels, config.max_shift, config.seed)
+    shift_labels = _shift_labels(config, pair)[shift_index]
+    if not (shift_labels != UNLABELLED).any():
+        raise UsageError(f"none of the {len(shift_index)} analysed shifted images is labelled: effective robustness "
+                         "needs the from-scratch baselines' shifted accuracy, which no label-free estimate recovers "
+                         "(docs/VALIDATION.md §7)",
+                         hint="label a random sample of about 200 shifted images and pass a CSV of path,label "
+                              "with --shift-labels FILE")
     labels = pair.reference.labels[ref_index]
     manifest = pair.reference.splits[ref_index] if pair.reference.splits is not None else None
     split_id = f"{pair.reference.fingerprint}|{config.val_fraction}|{config.test_fraction}|{config.seed}"
@@ -151,10 +162,26 @@ def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> Ru
     for part in (pair.reference.fingerprint, pair.shift.fingerprint, ref_index, shift_index,
                  *(split[k] for k in sorted(split))):
         digest.update(part.tobytes() if isinstance(part, np.ndarray) else str(part).encode())
+    labelled = shift_labels != UNLABELLED
     data = RunData(pair, ref_index, shift_index, split, ArraySet(ref_images, labels),
-                   ArraySet(shift_images, pair.shift.labels[shift_index]), digest.hexdigest()[:16],
-                   arrays_dir=run_dir / "arrays")
+                   ArraySet(shift_images, shift_labels), digest.hexdigest()[:16],
+                   arrays_dir=run_dir / "arrays", shift_labelled=None if labelled.all() else labelled)
     return data
+
+
+def _shift_labels(config: AnalyzeConfig, pair: DatasetPair) -> np.ndarray:
+    """The shifted images' labels as the analysis may use them: the set's own, none (--ignore-shift-labels), or
+    those of --shift-labels FILE (UNLABELLED elsewhere)."""
+    if config.shift_labels and not config.ignore_shift_labels:
+        raise UsageError("--shift-labels is for a shifted set without labels; this one has its own",
+                         hint="add --ignore-shift-labels to use only the file's labels (e.g. to validate the "
+                              "estimates against the full labels)")
+    if not config.ignore_shift_labels:
+        return pair.shift.labels
+    if not config.shift_labels:
+        return np.full(len(pair.shift), UNLABELLED, dtype=np.int64)
+    label_map = config.source_options()["label_map"]
+    return read_shift_labels(config.shift_labels, pair.shift, pair.classes, label_map)
 
 
 def step_reporter(ctx: Context, spec: JobSpec) -> Callable[[int, int], None]:

@@ -97,6 +97,9 @@ def key_numbers(results: dict[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     data = results["data"]
     rows.append(("Images", f"reference {data['reference']['n']:,} · shift {data['shift']['n']:,}"))
+    labels = shift_labels_text(results)
+    if labels:
+        rows.append(("Shifted labels", labels))
     fit = results["fit"]["shift"]
     rows.append(("Accuracy on the line", fit_summary(fit)))
     for row in results["decomposition"]["baseline"][:1]:
@@ -117,6 +120,21 @@ def key_numbers(results: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("Support split", "not available"))
     rows += verdict_numbers(results["verdict"])
     return rows
+
+
+def shift_labels_text(results: dict[str, Any]) -> str | None:
+    """How many shifted images are labelled, when not all are (shifted accuracies are then estimated)."""
+    data = results["data"]
+    if data.get("shift_labelled", "all") == "all":
+        return None
+    labelled, total = data["shift"].get("n_labelled", 0), data["shift"]["n"]
+    return (f"{labelled:,} of {total:,} (a random sample): every shifted accuracy is estimated (est.) from "
+            "them and the models' confidence")
+
+
+def shift_pct(model: dict[str, Any]) -> str:
+    """A model's shifted accuracy, marked "est." when it is estimated rather than measured."""
+    return pct(model["shift_acc"]) + (" est." if model.get("estimated") else "")
 
 
 def verdict_numbers(verdict: dict[str, Any]) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from ptdiag.report import remedies_view
-from ptdiag.report._format import VERDICT_MEANINGS, interval, key_numbers, pct, verdict_title
+from ptdiag.report._format import VERDICT_MEANINGS, interval, key_numbers, pct, shift_pct, verdict_title
 from ptdiag.report.gate import GateResult, collect_warnings
 
 # Characters that GitHub Markdown would read as formatting, plus the table's own separator.
@@ -53,7 +53,7 @@ def render_markdown(results: dict[str, Any], gate: GateResult | None = None) -> 
             "|---|---:|---:|---:|---:|---:|",
         ]
         for model in results["pretrained"]:
-            cells = [md_escape(model["name"]), pct(model["ref_acc"]), pct(model["shift_acc"])]
+            cells = [md_escape(model["name"]), pct(model["ref_acc"]), shift_pct(model)]
             cells += [interval(model.get(key)) for key in ("er", "er_in", "er_out")]
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", "ER: effective robustness in accuracy points with its 95 % interval (line uncertainty).", ""]

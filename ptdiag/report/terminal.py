@@ -26,6 +26,8 @@ from ptdiag.report._format import (
     points,
     seconds,
     share,
+    shift_labels_text,
+    shift_pct,
     verdict_title,
 )
 from ptdiag.report._tables import WholeTable
@@ -134,6 +136,9 @@ def data_table(results: dict[str, Any]) -> RenderableType:
         Text(f"reference split: train {split['train']:,} · val {split['val']:,} · test {split['test']:,}"),
         Text(f"fingerprints: reference {ref['fingerprint']} · shift {shift['fingerprint']}"),
     ]
+    labels = shift_labels_text(results)
+    if labels:
+        lines.insert(1, Text(f"shifted labels: {labels}", style="yellow"))
     for finding in data.get("findings") or []:
         level = finding.get("level", "info")
         lines.append(Text(f"{level}: {finding.get('message', '')}", style="yellow" if level != "info" else "dim"))
@@ -169,7 +174,7 @@ def er_table(results: dict[str, Any], compact: bool = False) -> RenderableType:
         return Text("no pre-trained models in this run")
     table = WholeTable(("model", "ref", "shift", "ER", "ER_in", "ER_out"))
     for model in models:
-        row = [Text(model["name"]), Text(pct(model["ref_acc"])), Text(pct(model["shift_acc"]))]
+        row = [Text(model["name"]), Text(pct(model["ref_acc"])), Text(shift_pct(model))]
         row += [Text(interval(model.get(key))) for key in ("er", "er_in", "er_out")]
         table.add_row(*row)
     if compact:

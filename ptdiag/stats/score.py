@@ -24,6 +24,7 @@ import numpy as np
 from ptdiag.errors import DataError
 from ptdiag.stats import score_sections as sections
 from ptdiag.stats.effects import percentile_interval, recentred
+from ptdiag.stats.estimated import ESTIMATOR, estimate_shift, summary
 from ptdiag.stats.intervals import Check, Interval
 from ptdiag.stats.resampling import Design, Replicates, difficulty_weights, resample
 from ptdiag.stats.support import SupportSplit
@@ -133,17 +134,25 @@ class Scores:
         }
 
 
-def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsConfig = StatsConfig()) -> Scores:
+def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsConfig = StatsConfig(),
+          shift_labelled: np.ndarray | None = None) -> Scores:
     """Resample, compute every quantity with its interval, and decide the verdict.
+
+    `shift_labelled` (bool per shifted example) marks a random labelled subset when the rest of the shifted set
+    has no labels: every shifted accuracy is then a prediction-powered estimate (``ptdiag.stats.estimated``), the
+    split sizes the verdict reads count labelled images, and difficulty matching (§4.7) is not done.
 
     Raises:
         DataError: unknown kind, mismatched example counts, a support split of the wrong length, fewer than 3
             baselines, or baselines without any spread in reference accuracy.
     """
     vcfg = config.verdict
+    labels_section = None
+    if shift_labelled is not None:
+        evals, labels_section = _estimated(evals, shift_labelled)
     baselines, groups, n_ref, n_shift = _prepare(evals)
     support = _support_at(support, n_shift, config.epsilon)
-    design = _design(baselines, groups, support, config.scale)
+    design = _design(baselines, groups, support, config.scale, matching=labels_section is None)
     reps = resample(design, config.bootstrap, config.seed)
     fits = sections.fits(baselines, design, reps, support, config)
     level = vcfg.confidence_level
@@ -158,7 +167,7 @@ def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsCon
     # An equivalence test (TOST) at level α uses the 1 − 2α interval: 90 % for the default 95 %.
     pooled_gap = percentile_interval(reps.pooled_gap, 2 * level - 1)
     checks = sections.checks(baselines, groups, design, reps, fits, support, vcfg, config.bootstrap)
-    split_args = _split_args(support)
+    split_args = _split_args(support, shift_labelled if labels_section is not None else None)
     inputs = VerdictInputs(candidates=evidence, pooled_gap=pooled_gap, support_available=support is not None,
                            n_runs=_n_runs(baselines), checks=checks, **split_args)
     remedy_rows = [sections.remedy_row(groups[i], reps, quantities[i], i) for i, g in enumerate(groups)
@@ -169,6 +178,11 @@ def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsCon
         verdict = decide(replace(inputs, stability=stability), vcfg, remedy_rows)
     else:
         verdict = decide(inputs, vcfg, remedy_rows)
+    if labels_section is not None:
+        verdict = replace(verdict, reasons=[
+            f"shifted accuracies are estimated from {labels_section['labelled']} labelled shifted images (a random "
+            "sample) and the models' confidence on the rest; the intervals include the estimate's error",
+            *verdict.reasons])
     admissible = set(verdict.decided_on)
     primary = verdict.primary
     rows = [sections.candidate_row(groups[i], reps, quantities[i], bands[i], i, groups[i].name in admissible,
@@ -186,8 +200,17 @@ def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsCon
                 "resampling": "runs (clusters), reference-test and shifted examples (paired across models), "
                               "fine-tuning seeds, support-mask fold assignment; lines refitted per replicate with "
                               "the errors-in-x slope correction; percentile intervals re-centred on the point"}
+    if labels_section is not None:
+        settings["shift_labels"] = labels_section
+        warnings.append(f"shifted accuracies are estimated: {labels_section['labelled']} of {n_shift} shifted "
+                        f"images are labelled ({ESTIMATOR}: the models' confidence, corrected on the labelled "
+                        "images; the labelled images must be a random sample of the shifted set)")
+    base_rows = [sections.baseline_row(b, design, i) for i, b in enumerate(baselines)]
+    if labels_section is not None:  # every shifted accuracy below is an estimate: say so beside it
+        for row in base_rows + rows + remedy_rows:
+            row |= {"estimated": True, "estimator": ESTIMATOR}
     return Scores(
-        baselines=[sections.baseline_row(b, design, i) for i, b in enumerate(baselines)], pretrained=rows,
+        baselines=base_rows, pretrained=rows,
         remedy_scores=remedy_rows, fits=fits, support=support,
         decomposition=sections.decomposition(groups, cands, reps, quantities, support, pooled_gap),
         verdict=verdict, checks=checks, warnings=warnings, settings=settings,
@@ -243,7 +266,23 @@ def _support_at(support: SupportSplit | None, n_shift: int, epsilon: float | Non
     return support.at_epsilon(epsilon) if epsilon is not None and epsilon != support.epsilon else support
 
 
-def _design(baselines: list[ModelEval], groups: list[Group], support: SupportSplit | None, scale: str) -> Design:
+def _estimated(evals: list[ModelEval], labelled: np.ndarray) -> tuple[list[ModelEval], dict[str, Any] | None]:
+    """Prediction-powered shifted correctness when only `labelled` shifted examples carry labels (None: all do)."""
+    mask = np.asarray(labelled, dtype=bool)
+    n_shift = np.size(evals[0].shift_correct) if evals else 0
+    if mask.shape != (n_shift,):
+        raise DataError(f"the labelled-shift mask covers {mask.size} shifted examples, the evaluations {n_shift}")
+    if mask.all():
+        return evals, None
+    if not mask.any():
+        raise DataError("no shifted example is labelled: effective robustness needs the from-scratch baselines' "
+                        "shifted accuracy, which no label-free estimate recovers (docs/VALIDATION.md §7)")
+    estimated, notes = estimate_shift(evals, mask)
+    return estimated, summary(notes, [e.kind for e in evals], int(mask.sum()), n_shift)
+
+
+def _design(baselines: list[ModelEval], groups: list[Group], support: SupportSplit | None, scale: str,
+            matching: bool = True) -> Design:
     runs = list(dict.fromkeys(str(b.run) for b in baselines))
     base_ref = np.vstack([np.asarray(b.ref_correct, dtype=float) for b in baselines])
     base_shift = np.vstack([np.asarray(b.shift_correct, dtype=float) for b in baselines])
@@ -251,8 +290,9 @@ def _design(baselines: list[ModelEval], groups: list[Group], support: SupportSpl
     masks = matched = None
     if support is not None:
         masks = np.vstack([support.in_support[None, :], support.in_support_draws()])
-        weights = [difficulty_weights(base_shift, m) for m in masks]
-        matched = np.vstack([np.zeros(n_shift) if w is None else w for w in weights])
+        if matching:
+            weights = [difficulty_weights(base_shift, m) for m in masks]
+            matched = np.vstack([np.zeros(n_shift) if w is None else w for w in weights])
     return Design(
         base_ref=base_ref, base_shift=base_shift, run_index=np.array([runs.index(str(b.run)) for b in baselines]),
         seed_ref=np.vstack([g.ref for g in groups]) if groups else np.zeros((0, n_ref)),
@@ -268,10 +308,16 @@ def _n_runs(baselines: list[ModelEval]) -> int:
     return len({str(b.run) for b in baselines})
 
 
-def _split_args(support: SupportSplit | None) -> dict[str, Any]:
+def _split_args(support: SupportSplit | None, labelled: np.ndarray | None = None) -> dict[str, Any]:
+    """Split sizes and shares for the verdict; with a labelled subset the sizes count its images, which is what
+    the in- and out-of-support estimates rest on."""
     if support is None:
         return {}
-    return {"n_in": support.n_in, "n_out": support.n_out, "pi_in": support.pi_in, "pi_out": support.pi_out}
+    n_in, n_out = support.n_in, support.n_out
+    if labelled is not None:
+        n_in = int((support.in_support & labelled).sum())
+        n_out = int((~support.in_support & labelled).sum())
+    return {"n_in": n_in, "n_out": n_out, "pi_in": support.pi_in, "pi_out": support.pi_out}
 
 
 def _perfect_baselines(baselines: list[ModelEval], n_ref: int) -> list[str]:

@@ -46,6 +46,12 @@ class Scenario:
     candidate_er_out: tuple[float, ...] | None = None
     candidate_er_in: tuple[float, ...] | None = None
     extras: dict = field(default_factory=dict)
+    # Partly labelled shifted sets: that many random shifted images keep their label (0: all do); every model gets
+    # a confidence score (its latent margin plus noise of SD score_noise), and the baselines are overconfident by
+    # `overconfidence` on out-of-support images, as small from-scratch models are on styles they never saw.
+    shift_labelled: int = 0
+    score_noise: float = 0.6
+    overconfidence: float = 1.0
 
     def effects(self, j: int) -> tuple[float, float]:
         """(er_in, er_out) of candidate j."""
@@ -70,10 +76,23 @@ class Scenario:
                 "er_out": float(w @ (norm.cdf(self.line_out(s) + er_out) - norm.cdf(self.line_out(s))))}
 
 
-def _correct(rng, a: np.ndarray, e: np.ndarray, sigma_e: float) -> np.ndarray:
-    """Rows: models (latent a), columns: examples (shared difficulty e)."""
+def _margin(rng, a: np.ndarray, e: np.ndarray, sigma_e: float) -> np.ndarray:
+    """Rows: models (latent a), columns: examples (shared difficulty e); correct where positive."""
     noise = rng.standard_normal((a.size, e.size)) * np.sqrt(1 - sigma_e**2)
-    return (a[:, None] + e[None, :] + noise) > 0
+    return a[:, None] + e[None, :] + noise
+
+
+def _scored(sc: Scenario, srng: np.random.Generator | None, ev: ModelEval, ref_margin: np.ndarray,
+            shift_margin: np.ndarray, out_of_support: np.ndarray) -> ModelEval:
+    """`ev` with confidence scores (both ATC rows alike) when the scenario hides shifted labels."""
+    if srng is None:
+        return ev
+    def noisy(m: np.ndarray) -> np.ndarray:
+        return m + srng.standard_normal(m.size) * sc.score_noise
+
+    shift = noisy(shift_margin) + (sc.overconfidence * out_of_support if ev.kind == "baseline" else 0.0)
+    ev.ref_scores, ev.shift_scores = np.vstack([noisy(ref_margin)] * 2), np.vstack([shift] * 2)
+    return ev
 
 
 def draw(sc: Scenario, rng: np.random.Generator) -> tuple[list[ModelEval], SupportSplit]:
@@ -81,6 +100,7 @@ def draw(sc: Scenario, rng: np.random.Generator) -> tuple[list[ModelEval], Suppo
     in_mask = np.r_[np.ones(n_in, bool), np.zeros(sc.n_shift - n_in, bool)]
     e_ref = rng.standard_normal(sc.n_ref) * sc.sigma_e
     e_shift = rng.standard_normal(sc.n_shift) * sc.sigma_e
+    srng = np.random.default_rng(int(rng.integers(2**62))) if sc.shift_labelled else None
     evals = []
     for r, start in enumerate(np.linspace(*sc.run_skill, sc.runs)):
         dev_in, dev_out = rng.normal(0, sc.tau, 2)
@@ -88,20 +108,22 @@ def draw(sc: Scenario, rng: np.random.Generator) -> tuple[list[ModelEval], Suppo
         a_ref = skills
         a_shift = np.where(in_mask[None, :], (sc.line_in(skills) + dev_in)[:, None],
                            (sc.line_out(skills) + dev_out)[:, None])
-        ref = _correct(rng, a_ref, e_ref, sc.sigma_e)
-        shift = (a_shift + e_shift[None, :] + rng.standard_normal(a_shift.shape) * np.sqrt(1 - sc.sigma_e**2)) > 0
+        ref = _margin(rng, a_ref, e_ref, sc.sigma_e)
+        shift = a_shift + e_shift[None, :] + rng.standard_normal(a_shift.shape) * np.sqrt(1 - sc.sigma_e**2)
         for c in range(sc.checkpoints):
-            evals.append(ModelEval(f"cnn-r{r}-e{c}", "baseline", ref[c], shift[c],
-                                   {"arch": "cnn", "fraction": 1.0, "epoch": c, "seed": r}, run=f"cnn-r{r}"))
+            ev = ModelEval(f"cnn-r{r}-e{c}", "baseline", ref[c] > 0, shift[c] > 0,
+                           {"arch": "cnn", "fraction": 1.0, "epoch": c, "seed": r}, run=f"cnn-r{r}")
+            evals.append(_scored(sc, srng, ev, ref[c], shift[c], ~in_mask))
     for j, skill in enumerate(sc.candidates):
         for k in range(sc.seeds):
             s = skill + rng.normal(0, sc.sigma_seed)
-            ref = _correct(rng, np.array([s]), e_ref, sc.sigma_e)[0]
+            ref = _margin(rng, np.array([s]), e_ref, sc.sigma_e)[0]
             er_in, er_out = sc.effects(j)
             a = np.where(in_mask, sc.line_in(s) + er_in, sc.line_out(s) + er_out)
-            shift = (a + e_shift + rng.standard_normal(sc.n_shift) * np.sqrt(1 - sc.sigma_e**2)) > 0
-            evals.append(ModelEval(f"vit/s{j}", "pretrained", ref, shift,
-                                   {"model": "vit", "strategy": f"s{j}", "lr": 1e-4, "seed": k}, seed=k))
+            shift = a + e_shift + rng.standard_normal(sc.n_shift) * np.sqrt(1 - sc.sigma_e**2)
+            ev = ModelEval(f"vit/s{j}", "pretrained", ref > 0, shift > 0,
+                           {"model": "vit", "strategy": f"s{j}", "lr": 1e-4, "seed": k}, seed=k)
+            evals.append(_scored(sc, srng, ev, ref, shift, ~in_mask))
     return evals, _support(in_mask, rng, sc.mask_noise)
 
 
@@ -127,7 +149,11 @@ def run(sc: Scenario, draws: int, seed: int = 0, bootstrap: int = 300) -> dict[s
     covered = {"er_in": [], "er_out": []}
     for i in range(draws):
         evals, support = draw(sc, rng)
-        out = score(evals, support, StatsConfig(bootstrap=bootstrap, seed=i)).to_dict()
+        labelled = None
+        if sc.shift_labelled:
+            labelled = np.zeros(sc.n_shift, bool)
+            labelled[rng.choice(sc.n_shift, sc.shift_labelled, replace=False)] = True
+        out = score(evals, support, StatsConfig(bootstrap=bootstrap, seed=i), shift_labelled=labelled).to_dict()
         kind = out["verdict"]["kind"]
         if kind == "inconclusive":  # name the failed check: "inconclusive (shift-size)"
             failed = [c["name"] for c in out["verdict"]["checks"] if c["status"] == "FAIL" and c["name"] != "baselines"]
@@ -178,4 +204,13 @@ SCENARIOS = {
     # reference accuracy it is ~6 points. Truth: a shift that matters for these recipes: never no-shift.
     "crossing": Scenario("crossing", pi_in=0.0, slope_out=0.6, icpt_out=0.18, n_ref=2000, n_shift=4000, tau=0.0),
     "in-split-40": Scenario("in-split-40", pi_in=40 / 1500, drop_in=0.4, slope_out=0.05, icpt_out=-1.1, er_out=0.7),
+    # Shifted labels on 300 of 1,500 random images only, the rest estimated (prediction-powered, from confidence
+    # that is overconfident for the baselines out of support): the same truths as the labelled families.
+    "labelled-300-extrapolation": Scenario("labelled-300-extrapolation", pi_in=0.1, slope_out=0.05, icpt_out=-1.1,
+                                           er_out=0.7, shift_labelled=300),
+    "labelled-600-bias": Scenario("labelled-600-bias", pi_in=0.9, drop_in=0.35, er_in=0.0, shift_labelled=600),
+    "labelled-300-null": Scenario("labelled-300-null", pi_in=0.0, slope_out=0.05, icpt_out=-1.1,
+                                  candidates=(1.3, 1.0), candidate_er_out=(0.0, 0.0), shift_labelled=300),
+    "labelled-100-extrapolation": Scenario("labelled-100-extrapolation", pi_in=0.1, slope_out=0.05, icpt_out=-1.1,
+                                           er_out=0.7, shift_labelled=100),
 }

@@ -260,3 +260,44 @@ def test_the_html_report_shows_curated_sets_as_galleries(finished_run, tmp_path)
     html = page.read_text(encoding="utf-8")
     section = html[html.index("Curated set curated-shift-4.csv"):]
     assert "4 shifted images to label" in section and section.count("data:image/png;base64,") >= 4
+
+
+def test_labelled_sample_of_the_shift_estimates_accuracies(finished_run, tiny_pair, tmp_path):
+    """--ignore-shift-labels --shift-labels FILE: a labelled half of the shifted set; the jobs of the labelled run
+    are reused (labels are not part of any job's key), every shifted accuracy is marked estimated."""
+    import shutil
+
+    out, cache = finished_run
+    ref, shift = tiny_pair
+    run = tmp_path / "sample"
+    shutil.copytree(out, run)
+    paths = sorted(shift.rglob("*.png"))[::2]
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\n" + "".join(f"{p.relative_to(shift)},{p.parent.name}\n" for p in paths))
+    args = ["analyze", "--train", str(ref), "--shift", str(shift), "--cache-dir", cache, "-q", *TINY]
+    result = CliRunner().invoke(app, [*args, "--out", str(run), "--ignore-shift-labels", "--shift-labels",
+                                      str(labels)])
+    assert result.exit_code in (0, 4), result.output
+    results = validate_results(json.loads((run / "results.json").read_text()))
+    assert results["data"]["shift_labelled"] == "sample"
+    assert results["data"]["shift"]["n_labelled"] == len(paths)
+    assert all(m["estimated"] for m in results["pretrained"] + results["baselines"])
+    assert "estimated" in results["verdict"]["reasons"][0]
+    assert "remedies were not measured" in results["remedies_note"]
+    table = pd.read_parquet(run / "predictions.parquet")
+    shift_rows = table[table["set"] == "shift"]
+    assert shift_rows["correct"].isna().sum() == (shift_rows["label"] == -1).sum() > 0
+    report = CliRunner().invoke(app, ["report", str(run)])
+    assert "est." in report.output and "Shifted labels" not in report.output  # terminal: the data section's line
+    assert "shifted labels:" in report.output
+
+
+def test_shift_label_flags_without_what_they_need_are_usage_errors(tiny_pair, tmp_path):
+    ref, shift = tiny_pair
+    args = ["analyze", "--train", str(ref), "--shift", str(shift), "--out", str(tmp_path / "r"), "-q", *TINY]
+    labels = tmp_path / "l.csv"
+    labels.write_text("path,label\n")
+    own = CliRunner().invoke(app, [*args, "--shift-labels", str(labels)])
+    assert own.exit_code == 2 and "--ignore-shift-labels" in own.output
+    none = CliRunner().invoke(app, [*args, "--ignore-shift-labels"])
+    assert none.exit_code == 2 and "--shift-labels FILE" in none.output

@@ -51,7 +51,7 @@ class RemedyParams(JobParams):
 def remedy_specs(config: AnalyzeConfig, ctx: Context, base_specs: list[JobSpec], base_outputs: list[JobOutput],
                  feat_specs: list[JobSpec]) -> tuple[list[JobSpec], dict[str, JobOutput]]:
     """The remedies job (none with --no-remedies) and the baseline outputs it reads (for its context)."""
-    if not config.remedies:
+    if not config.remedies or ctx.data.shift_labelled is not None:  # remedies train on labelled shifted images
         return [], {}
     with_features = [(s, o) for s, o in zip(base_specs, base_outputs, strict=True) if "feat_train" in o.arrays]
     bases = {s.name: o for s, o in with_features}

@@ -1,0 +1,100 @@
+"""How close the diagnosis gets when only a random sample of the shifted images is labelled (`--shift-labels`).
+
+    .venv/bin/python benchmarks/validation/shift_labels.py RUN [RUN ...] [--sizes 100,200,500] [--repeats 2]
+
+For each finished, fully labelled run: a copy of the run folder (its jobs are reused: shifted labels are in no
+job's key) is analysed again with `--ignore-shift-labels --shift-labels FILE`, FILE holding a random sample of the
+analysed shifted images with their true labels. Against the labelled run: each model's estimated vs measured
+shifted accuracy (MAE, baselines / pre-trained), each recipe's ER and ER_out (the estimate's error; whether its
+95 % interval holds the labelled run's ER; its width against the labelled run's) and the verdict's kind; and the
+wall time against the labelled run's statistics. Prints one Markdown row per run and size for docs/VALIDATION.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _sample(run: Path, size: int, seed: int, out: Path) -> Path:
+    """A CSV of `size` random analysed shifted images with their true class names."""
+    results = json.loads((run / "results.json").read_text())
+    classes = results["data"]["shift"]["classes"]
+    table = pd.read_parquet(run / "predictions.parquet", columns=["set", "path", "label", "kind"])
+    shift = table[(table["set"] == "shift") & (table["kind"] == "baseline")].drop_duplicates("path")
+    pick = shift.sample(n=min(size, len(shift)), random_state=seed)
+    frame = pd.DataFrame({"path": pick["path"], "label": [classes[int(y)] for y in pick["label"]]})
+    frame.to_csv(out, index=False)
+    return out
+
+
+def _analyse(run: Path, labels: Path, work: Path) -> tuple[dict, float]:
+    copy = work / "run"
+    if copy.exists():
+        shutil.rmtree(copy)
+    shutil.copytree(run, copy)
+    start = time.perf_counter()
+    cmd = [sys.executable, "-m", "ptdiag", "analyze", "--config", str(run / "config.json"), "--out", str(copy),
+           "--ignore-shift-labels", "--shift-labels", str(labels), "-q"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode not in (0, 4):
+        raise SystemExit(f"{run}: analyze failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return json.loads((copy / "results.json").read_text()), time.perf_counter() - start
+
+
+def _row(run: Path, size: int, full: dict, parts: list[tuple[dict, float]]) -> str:
+    def by_name(res, key):
+        return {m["name"]: m for m in res[key]}
+
+    mae = {"baselines": [], "pretrained": []}
+    er_err, covered, widths, kinds, seconds = [], [], [], [], []
+    for est, wall in parts:
+        for key in mae:
+            measured = by_name(full, key)
+            mae[key] += [abs(m["shift_acc"] - measured[n]["shift_acc"]) for n, m in by_name(est, key).items()]
+        for name, m in by_name(est, "pretrained").items():
+            truth = by_name(full, "pretrained")[name]
+            for q in ("er", "er_out", "er_in"):
+                if m.get(q) and truth.get(q):
+                    er_err.append(abs(m[q]["mid"] - truth[q]["mid"]))
+                    covered.append(m[q]["lower"] <= truth[q]["mid"] <= m[q]["upper"])
+                    widths.append((m[q]["upper"] - m[q]["lower"]) / max(truth[q]["upper"] - truth[q]["lower"], 1e-9))
+        kinds.append(est["verdict"]["kind"] + (f" ({est['verdict']['confidence']})"))
+        seconds.append(wall)
+    full_kind = f"{full['verdict']['kind']} ({full['verdict']['confidence']})"
+    return (f"| {run.name} | {size} | {100 * np.mean(mae['baselines']):.1f} / {100 * np.mean(mae['pretrained']):.1f} "
+            f"| {100 * np.mean(er_err):.1f} | {np.mean(covered):.0%} of {len(covered)} | {np.median(widths):.1f}x "
+            f"| {full_kind} | {', '.join(kinds)} | {np.mean(seconds):.0f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--sizes", default="100,200,500")
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    print("| run | labelled | MAE shifted acc. baselines / pre-trained (points) | mean abs. error of ER, ER_in, "
+          "ER_out (points) | labelled ER inside the interval | interval width vs labelled run | labelled verdict "
+          "| verdict per sample | seconds per rerun |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for run in args.runs:
+            full = json.loads((run / "results.json").read_text())
+            for size in (int(s) for s in args.sizes.split(",")):
+                parts = [_analyse(run, _sample(run, size, seed, work / f"labels-{seed}.csv"), work)
+                         for seed in range(args.repeats)]
+                print(_row(run, size, full, parts), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Shifted accuracy when only some shifted images are labelled: prediction-powered estimates.
+
+A random labelled subset L of the N shifted images measures every model without bias but, at 100–500 images, with
+a few points of noise; the models' confidence predicts correctness on all N images without labels but with a
+shift-dependent bias (ATC, ``ptdiag.stats.atc``: a few points for fine-tuned pre-trained models, tens of points
+for small from-scratch models on images unlike their training set, docs/VALIDATION.md §7). Prediction-powered
+inference (Angelopoulos et al., *Science* 2023; the power-tuned form of PPI++, Angelopoulos, Duchi & Zrnic 2023)
+combines them: the prediction is used where it agrees with the labels and its error is measured on L, so the
+estimate stays unbiased whatever the prediction's quality and is more precise the better the prediction is.
+
+Per model: the prediction f_i is ATC's pseudo-correctness (confidence above the threshold fitted on the labelled
+reference test set); on L, regress correctness on it, ŷ_i = μ + λ f_i (λ clipped at 0, so an uninformative
+prediction gives ŷ = the labelled accuracy); every shifted image gets the value
+
+    v_i = ŷ_i + (N / n) · 1[i ∈ L] · (y_i − ŷ_i),
+
+whose mean over any set of images is the regression (difference) estimator of the accuracy there: the prediction's
+mean plus the residuals measured on the labelled images, weighted by the inverse of the labelling rate. Because v
+is a per-image value, ``ptdiag.stats.score`` resamples, fits lines and splits by support exactly as with labels;
+the bootstrap over images redraws which images are labelled too (Bernoulli labelling at rate n/N), which is what
+the estimate's interval must carry. λ and μ are computed once per model and kept fixed across replicates.
+Needs L drawn at random from the shifted set (``ptdiag curate --from shift --random`` lists one). Pure numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ptdiag.stats.atc import SCORES, atc_threshold
+
+ESTIMATOR = "ppi-atc"  # the name results.json gives these estimates
+SCORE = "max_softmax"  # the confidence score ATC thresholds (ATC-MC: 1.0-2.3 points on the pre-trained models, §7)
+
+
+@dataclass(frozen=True)
+class ModelEstimate:
+    """How one model's shifted accuracy was estimated.
+
+    Attributes:
+        name, seed: the model (and fine-tuning seed).
+        labelled_acc: accuracy on the labelled shifted images alone.
+        atc_acc: ATC's label-free estimate on the whole shifted set (None without confidence scores).
+        atc_error: ATC's error on the labelled images (predicted minus measured accuracy there), None without scores.
+        coefficients: the regression of correctness on the shared covariates (0: a covariate is not used).
+        estimate: the prediction-powered accuracy on the whole shifted set.
+    """
+
+    name: str
+    seed: int | None
+    labelled_acc: float
+    atc_acc: float | None
+    atc_error: float | None
+    coefficients: list[float]
+    estimate: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "seed": self.seed, "labelled_acc": self.labelled_acc, "atc_acc": self.atc_acc,
+                "atc_error": self.atc_error, "coefficients": self.coefficients, "estimate": self.estimate}
+
+
+def atc_predictions(ref_scores: np.ndarray, ref_correct: np.ndarray, shift_scores: np.ndarray) -> np.ndarray:
+    """ATC's per-image prediction of correctness (1.0 where the confidence clears the reference threshold)."""
+    threshold = atc_threshold(ref_scores, ref_correct)
+    return (np.asarray(shift_scores, dtype=np.float64) > threshold).astype(float)
+
+
+def powered_values(covariates: np.ndarray, correct: np.ndarray,
+                   labelled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image values v whose mean over any images is the regression estimate of the accuracy there, and the
+    regression's coefficients (one per covariate column of `covariates`, n × k, or a single vector).
+
+    `correct` is read only where `labelled` is true. Without variation in a covariate its coefficient is 0.
+    """
+    x = np.asarray(covariates, dtype=float)
+    x = x[:, None] if x.ndim == 1 else x
+    mask = np.asarray(labelled, dtype=bool)
+    n, n_all = int(mask.sum()), mask.size
+    if n == 0:
+        raise ValueError("no labelled shifted images")
+    y = np.asarray(correct, dtype=float)[mask]
+    xl = x[mask]
+    centred = xl - xl.mean(axis=0)
+    usable = centred.std(axis=0) > 0
+    coef = np.zeros(x.shape[1])
+    if usable.any() and n > usable.sum() + 1:
+        coef[usable] = np.linalg.lstsq(centred[:, usable], y - y.mean(), rcond=None)[0]
+    fitted = y.mean() + (x - xl.mean(axis=0)) @ coef
+    values = fitted.copy()
+    values[mask] += (n_all / n) * (y - fitted[mask])
+    return values, coef
+
+
+def estimate_shift(evals: list, labelled: np.ndarray) -> tuple[list, list[ModelEstimate]]:
+    """Every evaluation with its shifted correctness replaced by prediction-powered values, and how each was made.
+
+    `evals` are ``ptdiag.stats.score.ModelEval``; the shifted correctness is read only on `labelled` images. Every
+    model is regressed on the same per-image covariates: the share of the pre-trained models, and of the
+    baselines, that ATC predicts right there. One covariate set for all models keeps their errors paired, so the
+    adjustment that is best for each model is also best for every difference between models (ER is one).
+    Models without confidence scores add no covariate; with none at all, the labelled images alone decide.
+    """
+    mask = np.asarray(labelled, dtype=bool)
+    predictions: list[np.ndarray | None] = []
+    for e in evals:
+        if e.ref_scores is not None and e.shift_scores is not None:
+            row = SCORES.index(SCORE)
+            predictions.append(atc_predictions(e.ref_scores[row], e.ref_correct, e.shift_scores[row]))
+        else:
+            predictions.append(None)
+    columns = []
+    for family in (("pretrained",), ("baseline",)):
+        rows = [p for p, e in zip(predictions, evals, strict=True) if p is not None and e.kind in family]
+        if rows:
+            columns.append(np.mean(rows, axis=0))
+    covariates = np.column_stack(columns) if columns else np.zeros((mask.size, 1))
+    out, notes = [], []
+    for e, prediction in zip(evals, predictions, strict=True):
+        y = np.asarray(e.shift_correct, dtype=float)
+        own = covariates if prediction is None else np.column_stack([prediction, covariates])
+        values, coef = powered_values(own, y, mask)
+        atc = atc_error = None
+        if prediction is not None:
+            atc, atc_error = float(prediction.mean()), float(prediction[mask].mean() - y[mask].mean())
+        out.append(replace(e, shift_correct=values))
+        notes.append(ModelEstimate(e.name, e.seed, float(y[mask].mean()), atc, atc_error,
+                                   [float(c) for c in coef], float(values.mean())))
+    return out, notes
+
+
+def summary(notes: list[ModelEstimate], kinds: list[str], n_labelled: int, n_shift: int) -> dict[str, Any]:
+    """The `shift_labels` section of results.json: what was labelled, the estimator, and its per-model diagnostics."""
+    def mean_abs(kind: str) -> float | None:
+        errors = [abs(n.atc_error) for n, k in zip(notes, kinds, strict=True) if k == kind and n.atc_error is not None]
+        return float(np.mean(errors)) if errors else None
+
+    return {"labelled": n_labelled, "n_shift": n_shift, "estimator": ESTIMATOR, "score": SCORE,
+            "atc_mean_abs_error": {"baseline": mean_abs("baseline"), "pretrained": mean_abs("pretrained")},
+            "models": [n.to_dict() for n in notes]}
