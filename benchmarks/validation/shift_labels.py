@@ -42,8 +42,10 @@ def _analyse(run: Path, labels: Path, work: Path) -> tuple[dict, float]:
     if copy.exists():
         shutil.rmtree(copy)
     shutil.copytree(run, copy)
+    config = json.loads((run / "config.json").read_text())
     start = time.perf_counter()
-    cmd = [sys.executable, "-m", "ptdiag", "analyze", "--config", str(run / "config.json"), "--out", str(copy),
+    cmd = [sys.executable, "-m", "ptdiag", "analyze", "--config", str(run / "config.json"), "--train",
+           config["train"], "--shift", config["shift"], "--out", str(copy),
            "--ignore-shift-labels", "--shift-labels", str(labels), "-q"]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode not in (0, 4):
@@ -56,7 +58,8 @@ def _row(run: Path, size: int, full: dict, parts: list[tuple[dict, float]]) -> s
         return {m["name"]: m for m in res[key]}
 
     mae = {"baselines": [], "pretrained": []}
-    er_err, covered, widths, kinds, seconds = [], [], [], [], []
+    er_err: dict[str, list[float]] = {"er": [], "er_out": [], "er_in": []}
+    covered, widths, kinds, seconds = [], [], [], []
     for est, wall in parts:
         for key in mae:
             measured = by_name(full, key)
@@ -65,15 +68,20 @@ def _row(run: Path, size: int, full: dict, parts: list[tuple[dict, float]]) -> s
             truth = by_name(full, "pretrained")[name]
             for q in ("er", "er_out", "er_in"):
                 if m.get(q) and truth.get(q):
-                    er_err.append(abs(m[q]["mid"] - truth[q]["mid"]))
+                    er_err[q].append(abs(m[q]["mid"] - truth[q]["mid"]))
                     covered.append(m[q]["lower"] <= truth[q]["mid"] <= m[q]["upper"])
                     widths.append((m[q]["upper"] - m[q]["lower"]) / max(truth[q]["upper"] - truth[q]["lower"], 1e-9))
         kinds.append(est["verdict"]["kind"] + (f" ({est['verdict']['confidence']})"))
         seconds.append(wall)
     full_kind = f"{full['verdict']['kind']} ({full['verdict']['confidence']})"
     return (f"| {run.name} | {size} | {100 * np.mean(mae['baselines']):.1f} / {100 * np.mean(mae['pretrained']):.1f} "
-            f"| {100 * np.mean(er_err):.1f} | {np.mean(covered):.0%} of {len(covered)} | {np.median(widths):.1f}x "
+            f"| {' / '.join(_mean_points(er_err[q]) for q in ('er', 'er_out', 'er_in'))} "
+            f"| {np.mean(covered):.0%} of {len(covered)} | {np.median(widths):.1f}x "
             f"| {full_kind} | {', '.join(kinds)} | {np.mean(seconds):.0f} |")
+
+
+def _mean_points(errors: list[float]) -> str:
+    return f"{100 * np.mean(errors):.1f}" if errors else "—"
 
 
 def main() -> None:
@@ -82,8 +90,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,200,500")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    print("| run | labelled | MAE shifted acc. baselines / pre-trained (points) | mean abs. error of ER, ER_in, "
-          "ER_out (points) | labelled ER inside the interval | interval width vs labelled run | labelled verdict "
+    print("| run | labelled | MAE shifted acc. baselines / pre-trained (points) | mean abs. error of ER / ER_out / "
+          "ER_in (points) | labelled ER inside the interval | interval width vs labelled run | labelled verdict "
           "| verdict per sample | seconds per rerun |")
     print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:

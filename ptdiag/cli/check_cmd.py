@@ -67,6 +67,10 @@ def check_command(
             help="Fail when no measured remedy recovers PERCENT % of the baseline gap.",
         ),
     ] = None,
+    allow_estimated: Annotated[
+        bool, typer.Option("--allow-estimated", help="Gate on shifted accuracies estimated from a labelled sample "
+                           "(--shift-labels); without it such a run exits 4.")
+    ] = False,
     junit: Annotated[
         Path | None,
         typer.Option("--junit", metavar="FILE", help="Also write the checks as JUnit XML (one testcase per check)."),
@@ -86,7 +90,8 @@ def check_command(
         )
     check_output_file(junit, "--junit")
     results_path, results = load_run(run)
-    gate = run_gate(results, kinds, max_bias_component, min_er_out, fail_if_warning, min_remedy_recovery)
+    gate = run_gate(results, kinds, max_bias_component, min_er_out, fail_if_warning, min_remedy_recovery,
+                    allow_estimated)
     emit_gate(gate, results, results_path, junit)
     raise typer.Exit(code=gate.exit_code)
 

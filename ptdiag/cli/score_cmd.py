@@ -20,8 +20,8 @@ SECTIONS = ("fit", "decomposition", "pretrained", "remedy_scores", "verdict", "w
 def score_command(
     predictions: Annotated[Path, typer.Option(
         "--predictions", help="CSV or Parquet, one row per (model, example): model, kind (baseline|pretrained), "
-                              "example, set (reference|shift), correct (0/1); optional run, seed, and on shift rows "
-                              "support (in|out) or rho.")],
+                              "example, set (reference|shift), correct (0/1; empty on unlabelled shift rows); optional "
+                              "run, seed, max_softmax and neg_entropy, and on shift rows support (in|out) or rho.")],
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the results sections as JSON.")] = None,
     epsilon: Annotated[float, typer.Option("--epsilon", help="Out-of-support threshold on the rho column.")] = 0.2,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Resampling replicates.")] = 1000,
@@ -29,14 +29,15 @@ def score_command(
 ) -> None:
     """Score evaluated models: ER with intervals, the gap decomposition and the verdict, as `analyze` does."""
     from ptdiag.report.terminal import er_table, verdict_panel
-    from ptdiag.stats.predictions import evals_from_table, read_predictions
+    from ptdiag.stats.predictions import evals_from_table, read_predictions, shift_labelled
     from ptdiag.stats.score import StatsConfig, score
 
     check_output_file(json_path, "--json")
 
     table = read_predictions(predictions)
     evals, support = evals_from_table(table, epsilon, source=str(predictions))
-    scores = score(evals, support, StatsConfig(epsilon=None, bootstrap=bootstrap, seed=seed)).to_dict()
+    scores = score(evals, support, StatsConfig(epsilon=None, bootstrap=bootstrap, seed=seed),
+                   shift_labelled=shift_labelled(evals, str(predictions))).to_dict()
     out = {key: scores[key] for key in SECTIONS}
     if "run" not in table.columns:
         n = sum(e.kind == "baseline" for e in evals)

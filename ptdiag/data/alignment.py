@@ -152,7 +152,7 @@ def size_findings(reference: ImageSet, shift: ImageSet, min_per_class: int) -> l
     out = []
     for image_set in (reference, shift):
         small = {c: n for c, n in image_set.class_counts().items() if n < min_per_class}
-        if small and len(image_set):
+        if small and (image_set.labels >= 0).all() and len(image_set):  # unlabelled images: class sizes unknown
             listed = ", ".join(f"'{c}' ({n})" for c, n in list(small.items())[:MAX_LISTED])
             more = f" and {len(small) - MAX_LISTED} more" if len(small) > MAX_LISTED else ""
             out.append(

@@ -4,6 +4,8 @@
   but a folder is never entered twice, hidden entries are skipped);
 * a CSV or Parquet manifest with columns ``path,label`` and optional ``group`` and ``split``; relative paths are
   resolved against the manifest's folder;
+* for the shifted set also unlabelled images: a flat folder (no class folders), a manifest without a ``label``
+  column or with empty labels (class name ``UNLABELLED_NAME``; see ``ptdiag.data.shift_labels``);
 * a Hugging Face dataset (``save_to_disk`` folder, Parquet/Arrow file with an image column, hub id): see ``hf``;
 * WebDataset tar shards (a .tar, a brace pattern, a folder of shards): see ``webdataset``.
 """
@@ -16,7 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ptdiag.data.types import IMAGE_EXTENSIONS, MAX_LISTED, Finding, Listing, SourceOptions, quote_names
+from ptdiag.data.types import (
+    IMAGE_EXTENSIONS,
+    MAX_LISTED,
+    UNLABELLED_NAME,
+    Finding,
+    Listing,
+    SourceOptions,
+    quote_names,
+)
 from ptdiag.errors import DataError
 
 FORMATS = ("imagefolder", "csv", "parquet", "hf", "webdataset")
@@ -135,6 +145,20 @@ def _discover_folder(root: Path, role: str) -> Listing:
             listing.class_names.extend([entry.name] * len(found))
         else:
             listing.empty_classes.append(entry.name)
+    if role == "shift" and not listing.paths and listing.n_root_images:
+        return _unlabelled_folder(root, entries, listing)
+    return listing
+
+
+def _unlabelled_folder(root: Path, entries: list, listing: Listing) -> Listing:
+    """A shifted set given as a flat folder of images: every image unlabelled (its class is not known)."""
+    images = [Path(e.path) for e in entries
+              if not _is_hidden(e.name) and not e.is_dir() and Path(e.name).suffix.lower() in IMAGE_EXTENSIONS]
+    listing.paths, listing.class_names = images, [UNLABELLED_NAME] * len(images)
+    listing.findings = [f for f in listing.findings if f.code != "stray-files"]
+    listing.findings.append(Finding("info", "shift-unlabelled", f"shift: {len(images)} images without class folders: "
+                                    "read as unlabelled (label a random sample and pass it with --shift-labels)",
+                                    str(root)))
     return listing
 
 
@@ -175,7 +199,7 @@ def _walk_class(class_dir: Path, role: str, visited: set[str], listing: Listing)
 def _discover_manifest(manifest: Path, role: str, fmt: str) -> Listing:
     frame = _read_manifest(manifest, fmt)
     columns = {str(c).strip().lower(): c for c in frame.columns}
-    missing = [c for c in ("path", "label") if c not in columns]
+    missing = [c for c in ("path", "label") if c not in columns and not (c == "label" and role == "shift")]
     if missing:
         raise DataError(
             f"{role} manifest {manifest} lacks column(s) {', '.join(missing)}; "
@@ -183,14 +207,14 @@ def _discover_manifest(manifest: Path, role: str, fmt: str) -> Listing:
             hint="a manifest needs columns path,label and optionally group,split",
         )
     rel = [_cell(v) for v in frame[columns["path"]]]
-    labels = [_cell(v) for v in frame[columns["label"]]]
+    labels = [_cell(v) for v in frame[columns["label"]]] if "label" in columns else [UNLABELLED_NAME] * len(rel)
     groups = [_cell(v) for v in frame[columns["group"]]] if "group" in columns else None
     splits = [_cell(v).lower() for v in frame[columns["split"]]] if "split" in columns else None
     listing = Listing(role, manifest, fmt, manifest.parent, [], [])
     keep, seen, empty_rows, n_repeat = [], set(), [], 0
     for row, (p, y) in enumerate(zip(rel, labels, strict=True), start=1):
         path = (manifest.parent / p) if p else None
-        if not p or not y:
+        if not p or (not y and role != "shift"):  # a shifted image may be unlabelled
             empty_rows.append(str(row))
         elif path.suffix.lower() not in IMAGE_EXTENSIONS:
             listing.n_non_image += 1
@@ -224,6 +248,12 @@ def _discover_manifest(manifest: Path, role: str, fmt: str) -> Listing:
             )
         )
     listing.class_names = [y for y, k in zip(labels, keep, strict=True) if k]
+    n_unlabelled = listing.class_names.count(UNLABELLED_NAME)
+    if n_unlabelled:
+        listing.findings.append(Finding("info", "shift-unlabelled", f"shift: {n_unlabelled} of "
+                                        f"{len(listing.class_names)} manifest rows have no label: read as unlabelled "
+                                        "(the labelled rows must be a random sample of the shifted set)",
+                                        str(manifest)))
     if groups is not None:
         groups = [g or f"<row {i + 1}>" for i, (g, k) in enumerate(zip(groups, keep, strict=True)) if k]
     listing.groups = groups

@@ -20,7 +20,7 @@ import numpy as np
 from ptdiag.data.alignment import align_classes, conversion_findings, leakage, size_findings, within_duplicates
 from ptdiag.data.decode_cache import DecodeCache, FileResult, drop_damaged_chunks, scan_files
 from ptdiag.data.discovery import Listing, discover
-from ptdiag.data.types import DatasetPair, Finding, ImageSet, ProgressFn, SourceOptions, fingerprint
+from ptdiag.data.types import UNLABELLED_NAME, DatasetPair, Finding, ImageSet, ProgressFn, SourceOptions, fingerprint
 
 __all__ = ["DatasetPair", "Finding", "ImageSet", "ProgressFn", "discover", "load_pair", "scan_pair"]
 
@@ -84,7 +84,8 @@ def scan_pair(
     # Decode only what can be used: e.g. ImageNet-R covers 200 of 1000 train classes.
     # Only when the sets share a class: with none, both stay whole so the mismatch is reported with all names.
     shift_classes = set(shift_list.class_names)
-    if shift_classes & set(ref_list.class_names):
+    # Unlabelled shifted images may be of any class: then the whole reference stays.
+    if shift_classes & set(ref_list.class_names) and UNLABELLED_NAME not in shift_classes:
         ref_list.keep([c in shift_classes for c in ref_list.class_names])
 
     if cache is not None:
@@ -104,11 +105,16 @@ def scan_pair(
     findings += ref_bad + shift_bad
     findings += conversion_findings(ref_set) + conversion_findings(shift_set)
 
-    classes, align_findings = align_classes(ref_set, shift_set, listed)
+    unlabelled = shift_set.labels == (shift_set.classes.index(UNLABELLED_NAME)
+                                      if UNLABELLED_NAME in shift_set.classes else -2)
+    classes, align_findings = align_classes(ref_set, shift_set.subset(~unlabelled), listed)
+    if unlabelled.any():  # unlabelled images may be of any reference class: keep them all
+        classes = [c for c, n in ref_set.class_counts().items() if n]
+        align_findings = [f for f in align_findings if f.code != "train-classes-not-in-shift"]
     findings += align_findings
     reference = ref_set.subset(np.isin(ref_set.labels, [ref_set.classes.index(c) for c in classes]), classes)
     shift_keep = np.isin(shift_set.labels, [shift_set.classes.index(c) for c in classes if c in shift_set.classes])
-    shifted = shift_set.subset(shift_keep, classes)
+    shifted = shift_set.subset(shift_keep | unlabelled, classes)  # unlabelled images get label -1
 
     within = {s.role: within_duplicates(s, findings) for s in (reference, shifted)}
     leaked, reference = leakage(reference, shifted, drop_leaked, findings)
@@ -179,7 +185,7 @@ def listing_findings(lst: Listing) -> list[Finding]:
         out.append(Finding("error", "no-class-folders",
                            f"{where} has no class folders: its {lst.n_root_images} images sit directly in {lst.root}. "
                            f"Put them in one sub-folder per class ({lst.root}/<class>/...), or give a CSV manifest "
-                           "with columns path,label; ptdiag measures accuracy on both sets, so both need labels",
+                           "with columns path,label; the reference set needs a label for every image",
                            str(lst.source)))
     elif not lst.paths:
         hint = f" ({lst.n_non_image} non-image files ignored)" if lst.n_non_image else ""

@@ -15,6 +15,7 @@ import numpy as np
 
 from ptdiag.data.decode_cache import DecodeCache
 from ptdiag.data.ingest import DatasetPair, Finding, ImageSet, ProgressFn, scan_pair
+from ptdiag.data.types import UNLABELLED_NAME
 
 REPORT_KIND = "ptdiag.inspect"
 REPORT_VERSION = 1
@@ -42,7 +43,8 @@ class SetSummary:
 
 @dataclass(frozen=True)
 class ClassRow:
-    """One class: files listed and images used per set; status "shared", "train only", "shift only", "unusable"."""
+    """One class: files listed and images used per set; status "shared", "train only", "shift only", "unusable",
+    "unlabelled" (shifted images without a class)."""
 
     name: str
     train_listed: int
@@ -190,6 +192,10 @@ def _class_rows(pair: DatasetPair) -> list[ClassRow]:
     used_shift = pair.shift.class_counts()
     rows = []
     for name in sorted(set(listed_train) | set(listed_shift)):
+        if name == UNLABELLED_NAME:  # unlabelled shifted images: one row, named so
+            n_used = int((pair.shift.labels < 0).sum())
+            rows.append(ClassRow("(unlabelled)", 0, 0, listed_shift[name], n_used, "unlabelled"))
+            continue
         if name in pair.classes:
             status = "shared"
         elif listed_train.get(name) and listed_shift.get(name):

@@ -33,6 +33,9 @@ class Finding:
         return {"level": self.level, "code": self.code, "message": self.message, "path": self.path}
 
 
+UNLABELLED_NAME = ""  # the class name of a shifted image without a label (label -1 once aligned)
+
+
 @dataclass
 class Listing:
     """What discovery finds before any image is opened. ``paths`` holds files, or :class:`ImageSource` references
@@ -104,8 +107,9 @@ class ImageSet:
         return len(self.paths)
 
     def class_counts(self) -> dict[str, int]:
-        """Images per class, for every class in ``classes`` (zeros included)."""
-        counts = np.bincount(self.labels, minlength=len(self.classes)) if len(self) else np.zeros(len(self.classes))
+        """Images per class, for every class in ``classes`` (zeros included; unlabelled images, -1, in none)."""
+        known = self.labels[self.labels >= 0]
+        counts = np.bincount(known, minlength=len(self.classes)) if known.size else np.zeros(len(self.classes))
         return {name: int(n) for name, n in zip(self.classes, counts, strict=True)}
 
     def subset(self, keep: np.ndarray, classes: list[str] | None = None) -> ImageSet:

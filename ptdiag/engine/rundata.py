@@ -170,18 +170,25 @@ def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> Ru
 
 
 def _shift_labels(config: AnalyzeConfig, pair: DatasetPair) -> np.ndarray:
-    """The shifted images' labels as the analysis may use them: the set's own, none (--ignore-shift-labels), or
-    those of --shift-labels FILE (UNLABELLED elsewhere)."""
-    if config.shift_labels and not config.ignore_shift_labels:
+    """The shifted images' labels as the analysis may use them: the set's own (UNLABELLED where it has none), none
+    with --ignore-shift-labels, completed by --shift-labels FILE."""
+    labels = pair.shift.labels.copy()
+    if config.ignore_shift_labels:
+        labels[:] = UNLABELLED
+    if not config.shift_labels:
+        return labels
+    if (labels != UNLABELLED).all():
         raise UsageError("--shift-labels is for a shifted set without labels; this one has its own",
                          hint="add --ignore-shift-labels to use only the file's labels (e.g. to validate the "
                               "estimates against the full labels)")
-    if not config.ignore_shift_labels:
-        return pair.shift.labels
-    if not config.shift_labels:
-        return np.full(len(pair.shift), UNLABELLED, dtype=np.int64)
-    label_map = config.source_options()["label_map"]
-    return read_shift_labels(config.shift_labels, pair.shift, pair.classes, label_map)
+    from_file = read_shift_labels(config.shift_labels, pair.shift, pair.classes, config.source_options()["label_map"])
+    known = from_file != UNLABELLED
+    clash = known & (labels != UNLABELLED) & (labels != from_file)
+    if clash.any():
+        raise UsageError(f"--shift-labels {config.shift_labels}: {int(clash.sum())} image(s) get another class than "
+                         f"the shifted set gives them, e.g. {pair.shift.paths[int(np.argmax(clash))]}")
+    labels[known] = from_file[known]
+    return labels
 
 
 def step_reporter(ctx: Context, spec: JobSpec) -> Callable[[int, int], None]:

@@ -17,12 +17,12 @@ from ptdiag._io import atomic_write
 from ptdiag.report.gate import GateResult, collect_warnings
 from ptdiag.report.markdown import render_markdown
 
-ANNOTATION = {"FAIL": "error", "WARN": "warning"}
+ANNOTATION = {"FAIL": "error", "INCONCLUSIVE": "error", "WARN": "warning"}
 
 
 def junit_xml(gate: GateResult, results_path: str | Path) -> str:
     """The gate as a JUnit XML document (UTF-8 text with declaration)."""
-    failures = sum(c.status == "FAIL" for c in gate.checks)
+    failures = sum(c.status in ("FAIL", "INCONCLUSIVE") for c in gate.checks)
     attrs = {"tests": str(len(gate.checks)), "failures": str(failures), "errors": "0", "skipped": "0", "time": "0"}
     suites = ET.Element("testsuites", {"name": "ptdiag check", **attrs})
     suite = ET.SubElement(suites, "testsuite", {"name": "ptdiag", **attrs})
@@ -31,7 +31,7 @@ def junit_xml(gate: GateResult, results_path: str | Path) -> str:
         ET.SubElement(props, "property", {"name": name, "value": value})
     for check in gate.checks:
         case = ET.SubElement(suite, "testcase", {"name": check.name, "classname": "ptdiag.check", "time": "0"})
-        if check.status == "FAIL":
+        if check.status in ("FAIL", "INCONCLUSIVE"):
             failure = ET.SubElement(case, "failure", {"message": check.message, "type": "ptdiag.gate"})
             failure.text = check.message
         else:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from ptdiag.errors import EXIT_GATE_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, UsageError
 from ptdiag.schema import VERDICT_KINDS, share_is_quotable
 
-Status = Literal["PASS", "WARN", "FAIL"]
+Status = Literal["PASS", "WARN", "FAIL", "INCONCLUSIVE"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ def run_gate(
     min_er_out: float | None = None,
     fail_if_warning: bool = False,
     min_remedy_recovery: float | None = None,
+    allow_estimated: bool = False,
 ) -> GateResult:
     """Judge validated results against the gate's rules.
 
@@ -93,6 +94,8 @@ def run_gate(
         fail_if_warning: fail when the run recorded any warning (otherwise warnings only WARN).
         min_remedy_recovery: fail when no applicable measured remedy recovers at least this percentage (0-100)
             of the baseline gap (mid estimate of its `recovered.gap`).
+        allow_estimated: gate on shifted accuracies estimated from a labelled sample (`data.shift_labelled` is
+            "sample"); without it such a run is inconclusive for the gate (exit 4) and says why.
 
     Returns:
         A GateResult; exit_code is 4 when the verdict is inconclusive and `fail_on` contains
@@ -107,14 +110,30 @@ def run_gate(
     if min_remedy_recovery is not None:
         checks.append(_remedy_check(results, min_remedy_recovery))
     checks.append(_warnings_check(results, fail_if_warning))
+    estimated = _estimated_check(results, allow_estimated)
+    if estimated is not None:
+        checks.insert(0, estimated)
 
-    if verdict_kind == "inconclusive" and "inconclusive" in fail_on:
+    if (verdict_kind == "inconclusive" and "inconclusive" in fail_on) or (estimated and not allow_estimated):
         status, code = "INCONCLUSIVE", EXIT_INCONCLUSIVE
     elif any(check.status == "FAIL" for check in checks):
         status, code = "FAIL", EXIT_GATE_FAILED
     else:
         status, code = "PASS", EXIT_OK
     return GateResult(checks=checks, verdict_kind=verdict_kind, status=status, exit_code=code)
+
+
+def _estimated_check(results: dict[str, Any], allow: bool) -> GateCheck | None:
+    """Estimated shifted accuracies are gated on only when asked (--allow-estimated)."""
+    data = results["data"]
+    if data.get("shift_labelled", "all") == "all":
+        return None
+    what = (f"shifted accuracies are estimated from {data['shift'].get('n_labelled', 0):,} labelled of "
+            f"{data['shift']['n']:,} shifted images")
+    if allow:
+        return GateCheck("estimated", "WARN", f"{what}; gated on them (--allow-estimated)")
+    return GateCheck("estimated", "INCONCLUSIVE", f"{what}; add --allow-estimated to gate on estimates, or label "
+                     "the shifted set")
 
 
 def _verdict_check(verdict: dict[str, Any], fail_on: set[str] | frozenset[str]) -> GateCheck:

@@ -3,7 +3,10 @@
 Columns: `model` (str), `kind` (baseline | pretrained | remedy), `example` (id; the same id and `set` = the same
 image across models), `set` (reference | shift), `correct` (0/1); optional `run` (training run of a baseline
 checkpoint; default the model), `seed` (fine-tuning seed; rows differing only in seed are seeds of one candidate),
-and on shift rows `support` (in | out) or `rho` (density ratio p_ref/p_shift, thresholded at ε).
+and on shift rows `support` (in | out) or `rho` (density ratio p_ref/p_shift, thresholded at ε); `max_softmax` and
+`neg_entropy` (the predictions' confidence, as predictions.parquet stores them). `correct` may be empty on shift rows
+of unlabelled examples (the same for every model; the labelled ones a random sample): shifted accuracies are then
+estimated (ptdiag.stats.estimated).
 Every problem raises DataError naming the column or row.
 """
 
@@ -16,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ptdiag.errors import DataError
+from ptdiag.stats.atc import SCORES
 from ptdiag.stats.score import ModelEval
 from ptdiag.stats.support import SupportSplit
 
@@ -43,7 +47,9 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
     _allowed(table, "kind", KINDS, path)
     _allowed(table, "set", SETS, path)
     correct = pd.to_numeric(table["correct"], errors="coerce")
-    bad = ~correct.isin([0, 1])
+    # A shifted example may be unlabelled: `correct` empty there (the labelled ones must be a random sample).
+    blank = table["correct"].isna() | (table["correct"].astype(str).str.strip() == "")
+    bad = ~correct.isin([0, 1]) & ~(blank & (table["set"] == "shift"))
     if bad.any():
         raise DataError(f"{path}: column 'correct' must be 0 or 1; row {_row(table, bad)} has "
                         f"{table['correct'][bad].iloc[0]}")
@@ -70,11 +76,33 @@ def evals_from_table(table: pd.DataFrame, epsilon: float = 0.2,
         kind, model = key[0], key[1]
         seed = key[2] if len(key) > 2 else None
         correct = {s: _ordered(rows[rows["set"] == s], order[s], model, s, source) for s in SETS}
+        scores = {s: _scores(rows[rows["set"] == s], order[s]) for s in SETS}
         run = _single(rows, "run", model, source) if kind == "baseline" else None
         evals.append(ModelEval(str(model), str(kind), correct["reference"], correct["shift"],
                                {"model": str(model), "strategy": str(model)} if kind != "baseline" else {},
-                               run=None if run is None else str(run), seed=_int(seed)))
+                               run=None if run is None else str(run), seed=_int(seed),
+                               ref_scores=scores["reference"], shift_scores=scores["shift"]))
     return evals, _support(table, order["shift"], epsilon, source)
+
+
+def shift_labelled(evals: list[ModelEval], source: str = "predictions") -> np.ndarray | None:
+    """Which shifted examples are labelled (`correct` given), None when all are; the same for every model."""
+    known = [~np.isnan(np.asarray(e.shift_correct, dtype=float)) for e in evals]
+    if not known or all(k.all() for k in known):
+        return None
+    for e, k in zip(evals, known, strict=True):
+        if not np.array_equal(k, known[0]):
+            raise DataError(f"{source}: model {e.name!r} leaves `correct` empty on other shift examples than "
+                            f"{evals[0].name!r}; an unlabelled example is unlabelled for every model")
+    return known[0]
+
+
+def _scores(rows: pd.DataFrame, order: list[str]) -> np.ndarray | None:
+    """(2, n) confidence scores (ptdiag.stats.atc.SCORES) when the table has both columns filled, else None."""
+    if not set(SCORES) <= set(rows.columns) or rows[list(SCORES)].isna().any().any():
+        return None
+    frame = rows.set_index("example")[list(SCORES)].reindex(order)
+    return None if frame.isna().any().any() else frame.to_numpy(dtype=float).T
 
 
 def _ordered(rows: pd.DataFrame, order: list[str], model: str, set_name: str, source: str) -> np.ndarray:

@@ -301,3 +301,21 @@ def test_shift_label_flags_without_what_they_need_are_usage_errors(tiny_pair, tm
     assert own.exit_code == 2 and "--ignore-shift-labels" in own.output
     none = CliRunner().invoke(app, [*args, "--ignore-shift-labels"])
     assert none.exit_code == 2 and "--shift-labels FILE" in none.output
+
+
+def test_check_gates_on_estimates_only_when_allowed(finished_run, tiny_pair, tmp_path):
+    import shutil
+
+    out, _ = finished_run
+    run = tmp_path / "estimated"
+    shutil.copytree(out, run)
+    results = json.loads((run / "results.json").read_text())
+    results["data"]["shift_labelled"], results["data"]["shift"]["n_labelled"] = "sample", 40
+    (run / "results.json").write_text(json.dumps(results))
+    kind = results["verdict"]["kind"]
+    other = "no-shift" if kind != "no-shift" else "both"
+    refused = CliRunner().invoke(app, ["check", str(run), "--fail-on", other])
+    assert refused.exit_code == 4 and "--allow-estimated" in refused.output
+    allowed = CliRunner().invoke(app, ["check", str(run), "--fail-on", other, "--allow-estimated"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "estimated from 40 labelled" in allowed.output

@@ -100,3 +100,37 @@ def test_score_without_pretrained_rows_is_a_clear_data_error(good_csv, tmp_path)
     frame[frame["kind"] == "baseline"].to_csv(path, index=False)
     result = runner.invoke(app, ["score", "--predictions", str(path)])
     assert result.exit_code == 3 and "no pre-trained model evaluations" in result.output
+
+
+def test_unlabelled_shift_rows_are_estimated_from_the_labelled_ones(tmp_path):
+    """`correct` empty on 400 of 500 shifted examples (the same for every model), confidence columns given: the
+    verdict still reads pretraining-helps on estimates, marked as such; a ragged pattern is a data error."""
+    scenario = replace(SCENARIOS["labelled-300-extrapolation"], n_ref=400, n_shift=500, er_out=1.0)
+    evals, support = draw(scenario, np.random.default_rng(0))
+    hidden = np.random.default_rng(1).permutation(500)[:400]
+    frames = []
+    for e in evals:
+        for set_name, correct, scores in (("reference", e.ref_correct, e.ref_scores),
+                                          ("shift", e.shift_correct, e.shift_scores)):
+            values = correct.astype(float)
+            if set_name == "shift":
+                values[hidden] = np.nan
+            frames.append(pd.DataFrame({"model": e.name, "kind": e.kind, "example": np.arange(correct.size),
+                                        "set": set_name, "correct": values, "run": e.run, "seed": e.seed,
+                                        "max_softmax": scores[0], "neg_entropy": scores[1],
+                                        **({"support": np.where(support.in_support, "in", "out")}
+                                           if set_name == "shift" else {})}))
+    frame = pd.concat(frames, ignore_index=True)
+    path, out = tmp_path / "p.csv", tmp_path / "s.json"
+    frame.to_csv(path, index=False)
+    result = runner.invoke(app, ["score", "--predictions", str(path), "--json", str(out), "--bootstrap", "200"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["statistics"]["shift_labels"]["labelled"] == 100
+    assert all(r["estimated"] for r in doc["pretrained"]) and doc["verdict"]["kind"] == "pretraining-helps"
+    ragged = frame.copy()
+    first_shift = ragged.index[(ragged["set"] == "shift") & ragged["correct"].notna()][0]
+    ragged.loc[first_shift, "correct"] = np.nan
+    ragged.to_csv(path, index=False)
+    bad = runner.invoke(app, ["score", "--predictions", str(path)])
+    assert bad.exit_code == 3 and "unlabelled for every model" in bad.output

@@ -58,3 +58,28 @@ def test_missing_columns_and_file(shift_set, tmp_path):
         read_shift_labels(tmp_path / "none.csv", shift_set, ["cat", "dog"])
     assert np.all(read_shift_labels(_csv(tmp_path / "ok.csv", [("dog/img_0002.png", "0")]), shift_set,
                                     ["cat", "dog"], {"0": "cat"}) <= 0)
+
+
+def test_unlabelled_shift_inputs_flat_folder_and_manifest(tmp_path):
+    """A flat folder of shifted images, and a manifest whose label column is missing or partly empty, are read as
+    unlabelled (label -1) with an info finding; the reference keeps every class."""
+    from ptdiag.data.ingest import scan_pair
+
+    make_image_folder(tmp_path / "train", {"cat": 4, "dog": 4}, seed=2)
+    flat = tmp_path / "flat"
+    for i, path in enumerate(make_image_folder(tmp_path / "tmp", {"x": 5}, seed=3)):
+        flat.mkdir(exist_ok=True)
+        path.rename(flat / f"shot_{i}.png")
+    pair = scan_pair(tmp_path / "train", flat, min_per_class=1)
+    assert len(pair.shift) == 5 and (pair.shift.labels == UNLABELLED).all()
+    assert pair.classes == ["cat", "dog"] and len(pair.reference) == 8
+    assert any(f.code == "shift-unlabelled" for f in pair.findings)
+    assert not [f for f in pair.findings if f.level == "error"]
+
+    manifest = tmp_path / "shift.csv"
+    manifest.write_text("path,label\n" + "".join(f"flat/shot_{i}.png,{'cat' if i == 0 else ''}\n" for i in range(5)))
+    partly = scan_pair(tmp_path / "train", manifest, min_per_class=1)
+    assert sorted(partly.shift.labels.tolist()) == [-1, -1, -1, -1, 0]
+    no_column = tmp_path / "paths.csv"
+    no_column.write_text("path\n" + "".join(f"flat/shot_{i}.png\n" for i in range(5)))
+    assert (scan_pair(tmp_path / "train", no_column, min_per_class=1).shift.labels == UNLABELLED).all()
