@@ -20,7 +20,8 @@ def curate_command(
     n: Annotated[int, typer.Option("--n", min=1, help="How many images to choose.")] = 200,
     source: Annotated[str, typer.Option("--from", help="shift: shifted images to label, spread over predicted classes and density-ratio bands | reference: reference images resampled to match the shifted set (no new labels).")] = "shift",
     out: Annotated[Path | None, typer.Option("--out", help="Manifest CSV to write [RUN/curated-<from>-<n>.csv].")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the reference resampling.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the reference resampling and of --random.")] = 0,
+    random: Annotated[bool, typer.Option("--random", help="With --from shift: a uniform random sample instead, to label for --shift-labels (estimates need a random sample).")] = False,
 ) -> None:
     """Choose a small de-biased set from a finished run (no training): a manifest of path,label and why each image."""
     from ptdiag._io import atomic_write
@@ -31,8 +32,8 @@ def curate_command(
     check_output_file(out, "--out")
     results_path, results = load_run(run)
     run_dir = results_path.parent
-    curated = curate_run(run_dir, results, n, source, seed)
-    target = out or run_dir / f"curated-{source}-{n}.csv"
+    curated = curate_run(run_dir, results, n, source, seed, random)
+    target = out or run_dir / f"curated-{source}{'-random' if random else ''}-{n}.csv"
     frame = curated.to_frame()
     atomic_write(target, lambda fh: frame.to_csv(fh, index=False))
     print_lines(curate_lines(curated.method, curated.rows, str(target), source))

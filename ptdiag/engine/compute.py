@@ -27,6 +27,7 @@ from ptdiag.engine.results import assemble_results, write_predictions
 from ptdiag.engine.rundata import Context, Progress, RunData, evaluation
 from ptdiag.errors import DataError, ResourceError
 from ptdiag.schema import validate_results
+from ptdiag.stats.estimated import unlabelled_scores
 from ptdiag.stats.score import ModelEval, StatsConfig, score
 from ptdiag.stats.thresholds import VerdictConfig
 
@@ -67,6 +68,8 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
     ctx = dataclasses.replace(ctx, features={s.name: o for s, o in zip(feat_specs, feat_outputs, strict=True)})
     support_spec = support_job(config, feat_specs[0].name, feat_specs[0].key(data.fingerprint))
     executor.prefetch([support_spec], run_support, ctx)  # the support split needs only the features
+    if data.shift_labelled is not None and not data.shift_labelled.any():
+        return _label_free(ctx, stage, feat_specs, support_spec, run_dir, timings, clock, device)
     pretrained, probes = _pretrained_evals(ctx, stage, feat_specs, activation_keys)
     ctx = dataclasses.replace(ctx, probes=probes)
     base_outputs = stage("baselines", base_specs, run_baseline, ctx)
@@ -102,6 +105,36 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
     return results
 
 
+
+
+def _label_free(ctx: Context, stage, feat_specs: list[JobSpec], support_spec: JobSpec, run_dir: Path,
+                timings: dict[str, float], clock: float, device) -> dict[str, Any]:
+    """No shifted image is labelled: the support split and each backbone's linear probe (its shifted accuracy
+    estimated by ATC), nothing that needs shifted labels; results.json says what to label. The jobs are the full
+    analysis' own, so a rerun with --shift-labels reuses them."""
+    config, data = ctx.config, ctx.data
+    evals = []
+    for backbone, feat_spec in zip(backbones(config), feat_specs, strict=True):
+        probe = stage("probe", [probe_job(config, backbone.label, feat_spec.key(data.fingerprint))], run_probe, ctx)[0]
+        evals.append(evaluation(data, probe.arrays["pred_test"], probe.arrays["pred_shift"], _scores(probe),
+                                name=f"{backbone.label}/lp", kind="pretrained",
+                                meta=dict(model=backbone.label, strategy="lp", lr=None, C=probe.meta["C"],
+                                          seed=config.seed, val_acc=probe.meta["val_acc"])))
+    try:
+        support_out = stage("support", [support_spec], run_support, ctx)[0]
+        support = support_from_job(support_out).at_epsilon(config.epsilon)
+    except DataError as exc:
+        log.warning("support split skipped: %s", exc.message)
+        support_out, support = None, None
+    start = time.perf_counter()
+    score_dict = unlabelled_scores(evals, support, len(data.shift_index))
+    timings["statistics"] = time.perf_counter() - start
+    timings["total"] = sum(timings.values())
+    timings["this_invocation"] = time.perf_counter() - clock
+    results = assemble_results(config, data, score_dict, support, support_out, evals, timings, device, [])
+    write_predictions(run_dir, data, evals, support_out)
+    write_json_atomic(run_dir / "results.json", validate_results(results))
+    return results
 
 
 def _baseline_evals(ctx: Context, specs: list[JobSpec], outputs: list[JobOutput]) -> list[ModelEval]:

@@ -37,9 +37,11 @@ class CuratedSet:
                                                 "reason"])
 
 
-def curate_run(run_dir: Path, results: dict[str, Any], n: int, source: str, seed: int = 0) -> CuratedSet:
-    """Choose `n` images of a finished run: shifted images to label (`source="shift"`) or reference images whose
-    distribution matches the shifted set's (`source="reference"`)."""
+def curate_run(run_dir: Path, results: dict[str, Any], n: int, source: str, seed: int = 0,
+               random: bool = False) -> CuratedSet:
+    """Choose `n` images of a finished run: shifted images to label (`source="shift"`; with `random`, a uniform
+    random sample, which `--shift-labels` estimates need) or reference images whose distribution matches the
+    shifted set's (`source="reference"`)."""
     if source not in SOURCES:
         raise UsageError(f"--from must be one of {', '.join(SOURCES)}. Got {source!r}.")
     if n < 1:
@@ -49,9 +51,27 @@ def curate_run(run_dir: Path, results: dict[str, Any], n: int, source: str, seed
         raise DataError(f"{path}: missing; curate needs a finished `ptdiag analyze` run")
     predictions = pd.read_parquet(path)
     classes = list(results["data"]["reference"]["classes"])
+    if random and source != "shift":
+        raise UsageError("--random draws shifted images to label; use it with --from shift")
     if source == "shift":
-        return _from_shift(run_dir, results, predictions, classes, n)
+        return _random_shift(predictions, results, classes, n, seed) if random else \
+            _from_shift(run_dir, results, predictions, classes, n)
     return _from_reference(run_dir, results, predictions, classes, n, seed)
+
+
+def _random_shift(predictions: pd.DataFrame, results: dict[str, Any], classes: list[str], n: int,
+                  seed: int) -> CuratedSet:
+    primary = results["verdict"].get("primary") or results["pretrained"][0]["name"]
+    rows = predictions[(predictions["model"] == primary) & (predictions["set"] == "shift")]
+    rows = rows.drop_duplicates("example_id").sort_values("example_id")
+    if n > len(rows):
+        raise UsageError(f"--n {n} is more than the {len(rows)} shifted images of the run")
+    table = rows.iloc[np.sort(np.random.default_rng(seed).choice(len(rows), n, replace=False))]
+    out = [{"path": p, "label": "", "predicted": classes[int(c)], "density_ratio": float(r), "weight": None,
+            "stratum": "random", "reason": "uniform random draw"}
+           for p, c, r in zip(table["path"], table["prediction"], table["density_ratio"], strict=True)]
+    return CuratedSet("shift", out, f"{n} shifted images drawn uniformly at random (seed {seed}): label them and "
+                                    "pass the file with --shift-labels")
 
 
 def _from_shift(run_dir: Path, results: dict[str, Any], predictions: pd.DataFrame, classes: list[str],

@@ -35,7 +35,7 @@ def assemble_results(config, data: RunData, scores: dict, support: SupportSplit 
     labelled = data.shift_labelled
     if config.remedies and labelled is not None:
         not_measured = {"remedies_note": f"remedies were not measured: they train on labelled shifted images, and "
-                                         f"only {int(labelled.sum())} of {labelled.size} are labelled"}
+                                         f"{int(labelled.sum())} of {labelled.size} are labelled"}
 
     def describe(image_set, index, labels=None) -> dict[str, Any]:
         labels = image_set.labels[index] if labels is None else labels
@@ -52,7 +52,7 @@ def assemble_results(config, data: RunData, scores: dict, support: SupportSplit 
         "data": {
             "reference": describe(pair.reference, data.ref_index),
             "shift": describe(pair.shift, data.shift_index, data.shift.labels),
-            "shift_labelled": "all" if labelled is None else "sample",
+            "shift_labelled": "all" if labelled is None else ("sample" if labelled.any() else "none"),
             "split": {k: int(len(v)) for k, v in data.split.items()},
             "findings": [f.to_dict() if hasattr(f, "to_dict") else dict(vars(f)) for f in pair.findings],
             "fingerprint": data.fingerprint,

@@ -104,8 +104,9 @@ def summary_lines(results: dict[str, Any], source: str | None = None) -> list[st
               verdict.get("checks") or []]
     for m in results.get("pretrained") or []:
         parts = [f"{key} {_interval(m.get(key))}" for key in ("er", "er_in", "er_out") if m.get(key)]
-        lines.append(f"model {m['name']}: ref acc {100 * m['ref_acc']:.1f}, shift acc {100 * m['shift_acc']:.1f}; "
-                     + "; ".join(parts))
+        estimated = " est." if m.get("estimated") else ""
+        lines.append(f"model {m['name']}: ref acc {100 * m['ref_acc']:.1f}, shift acc {100 * m['shift_acc']:.1f}"
+                     f"{estimated}" + (f"; {'; '.join(parts)}" if parts else ""))
     warnings = collect_warnings(results)
     lines += [f"warning: {w}" for w in warnings]
     return lines

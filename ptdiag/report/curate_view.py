@@ -19,7 +19,10 @@ def curate_lines(method: str, rows: Sequence[Mapping[str, Any]], manifest: str, 
         parts = ", ".join(f"{band} {k}" for band, k in per_class[head].items())  # rows come in band order
         lines.append(f"  {head:<{width}}  {parts}")
     lines.append("")
-    if source == "shift":
+    if rows and all(row["stratum"] == "random" for row in rows):
+        lines.append(f"manifest: {manifest} (fill in the empty `label` column, then rerun `ptdiag analyze` with "
+                     f"--shift-labels {manifest})")
+    elif source == "shift":
         lines.append(f"manifest: {manifest} (fill in the empty `label` column, then use it as --train, alone or "
                      "with the reference, or add it to the reference folder)")
     else:

@@ -114,7 +114,8 @@ def run_gate(
     if estimated is not None:
         checks.insert(0, estimated)
 
-    if (verdict_kind == "inconclusive" and "inconclusive" in fail_on) or (estimated and not allow_estimated):
+    if ((verdict_kind == "inconclusive" and "inconclusive" in fail_on)
+            or (estimated is not None and estimated.status == "INCONCLUSIVE")):
         status, code = "INCONCLUSIVE", EXIT_INCONCLUSIVE
     elif any(check.status == "FAIL" for check in checks):
         status, code = "FAIL", EXIT_GATE_FAILED
@@ -128,6 +129,9 @@ def _estimated_check(results: dict[str, Any], allow: bool) -> GateCheck | None:
     data = results["data"]
     if data.get("shift_labelled", "all") == "all":
         return None
+    if data["shift_labelled"] == "none":
+        return GateCheck("estimated", "INCONCLUSIVE", "the shifted set is unlabelled: no ER or verdict to gate on; "
+                         "label a random sample and rerun with --shift-labels")
     what = (f"shifted accuracies are estimated from {data['shift'].get('n_labelled', 0):,} labelled of "
             f"{data['shift']['n']:,} shifted images")
     if allow:

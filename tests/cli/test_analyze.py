@@ -319,3 +319,48 @@ def test_check_gates_on_estimates_only_when_allowed(finished_run, tiny_pair, tmp
     allowed = CliRunner().invoke(app, ["check", str(run), "--fail-on", other, "--allow-estimated"])
     assert allowed.exit_code == 0, allowed.output
     assert "estimated from 40 labelled" in allowed.output
+
+
+def test_unlabelled_flat_folder_then_a_random_sample_labelled(finished_run, tiny_pair, tmp_path):
+    """A flat folder of shifted images: a label-free run (support split, the linear probe's ATC estimate, no
+    baselines, inconclusive with what to label), every report renders it, `check` exits 4; `curate --random`
+    lists a sample; labelled and passed with --shift-labels, the rerun reuses every job and estimates ER."""
+    _, cache = finished_run
+    ref, shift = tiny_pair
+    flat = tmp_path / "new-site"
+    flat.mkdir()
+    truth = {}
+    for path in sorted(shift.rglob("*.png")):
+        (flat / path.name).write_bytes(path.read_bytes())
+        truth[path.name] = path.parent.name
+    run = tmp_path / "run"
+    args = ["analyze", "--train", str(ref), "--shift", str(flat), "--out", str(run), "--cache-dir", cache, "-q", *TINY]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    results = validate_results(json.loads((run / "results.json").read_text()))
+    assert results["data"]["shift_labelled"] == "none" and results["baselines"] == []
+    assert [m["strategy"] for m in results["pretrained"]] == ["lp"] and results["pretrained"][0]["estimated"]
+    assert results["verdict"]["kind"] == "inconclusive"
+    assert results["verdict"]["recommendation_codes"] == ["label-shift-sample"]
+    assert pd.read_parquet(run / "predictions.parquet").query("set == 'shift'")["correct"].isna().all()
+    for extra in ([], ["--md", str(tmp_path / "r.md")], ["--html", str(tmp_path / "r.html")]):
+        rendered = CliRunner().invoke(app, ["report", str(run), *extra])
+        assert rendered.exit_code == 0, rendered.output
+    assert "est." in (tmp_path / "r.md").read_text()
+    gate = CliRunner().invoke(app, ["check", str(run), "--fail-on", "dataset-bias", "--allow-estimated"])
+    assert gate.exit_code == 4 and "unlabelled" in gate.output
+
+    listed = CliRunner().invoke(app, ["curate", str(run), "--from", "shift", "--random", "--n", "60"])
+    assert listed.exit_code == 0, listed.output
+    sample = pd.read_csv(run / "curated-shift-random-60.csv")
+    assert len(sample) == 60 and sample["path"].is_unique
+    sample["label"] = [truth[Path(p).name] for p in sample["path"]]
+    sample.to_csv(tmp_path / "labels.csv", index=False)
+    jobs_before = _snapshot(run / "jobs")
+    again = CliRunner().invoke(app, [*args, "--shift-labels", str(tmp_path / "labels.csv")])
+    assert again.exit_code == 0, again.output
+    jobs_after = _snapshot(run / "jobs")
+    assert {k: jobs_after[k] for k in jobs_before} == jobs_before  # the label-free jobs are reused as they are
+    estimated = validate_results(json.loads((run / "results.json").read_text()))
+    assert estimated["data"]["shift_labelled"] == "sample" and estimated["data"]["shift"]["n_labelled"] == 60
+    assert len(estimated["baselines"]) == 6 and all(m["er_out"] is not None for m in estimated["pretrained"])
