@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from ptdiag.data.sources import TableRow
-from ptdiag.data.types import Finding, Listing, SourceOptions, quote_names
+from ptdiag.data.types import UNLABELLED_NAME, Finding, Listing, SourceOptions, quote_names
 from ptdiag.errors import DataError
 
 HUB_PREFIX = "hf://datasets/"
@@ -159,9 +159,10 @@ def _discover_hub(source: str, role: str, options: SourceOptions) -> Listing:
 
 def _listing(role, path, split, features, schema, files, kind, dataset, options: SourceOptions) -> Listing:
     image_col = _pick_column(role, path, features, schema, options.image_column, "image")
-    label_col = _pick_column(role, path, features, schema, options.label_column, "label")
-    names = getattr(features.get(label_col), "names", None)
-    values = _label_values(dataset, files, kind, label_col, role, path)
+    label_col = _label_column(role, path, features, schema, options)
+    names = getattr(features.get(label_col), "names", None) if label_col else None
+    values = (_label_values(dataset, files, kind, label_col, role, path) if label_col
+              else [None] * _row_count(dataset, files, kind))
     where = f"{path}" + (f"[{split}]" if split else "")
     base = str(path if path.is_dir() else path.parent)
     listing = Listing(role, path, "hf", path, [], [])
@@ -169,13 +170,20 @@ def _listing(role, path, split, features, schema, files, kind, dataset, options:
     for row, value in enumerate(values):
         ref = f"hf:{where}#row={row}"
         label = _label_name(value, names)
-        if label is None:
+        if label is None and role == "shift":  # an unlabelled shifted image (see ptdiag.data.shift_labels)
+            label = UNLABELLED_NAME
+        elif label is None:
             missing.append(Finding("warning", "missing-label", f"{role}: {ref} has no label; skipped", ref))
             continue
         by_value = by_value or (names is None and not isinstance(value, str))
         listing.paths.append(TableRow(ref, f"row={row}", files, kind, image_col, row, base))
         listing.class_names.append(label)
     listing.findings += missing
+    n_unlabelled = listing.class_names.count(UNLABELLED_NAME)
+    if n_unlabelled:
+        listing.findings.append(Finding("info", "shift-unlabelled", f"shift: {n_unlabelled} of "
+                                        f"{len(listing.class_names)} rows have no label: read as unlabelled",
+                                        str(path)))
     if by_value:
         listing.findings.append(
             Finding(
@@ -186,6 +194,27 @@ def _listing(role, path, split, features, schema, files, kind, dataset, options:
             )
         )
     return listing
+
+
+def _label_column(role, path, features, schema, options: SourceOptions) -> str | None:
+    """The label column; None for a shifted set without one (all its rows unlabelled)."""
+    try:
+        return _pick_column(role, path, features, schema, options.label_column, "label")
+    except DataError:
+        if role != "shift" or options.label_column is not None:
+            raise
+        return None
+
+
+def _row_count(dataset, files, kind) -> int:
+    if dataset is not None:
+        return int(dataset.num_rows)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if kind == "parquet":
+        return sum(pq.ParquetFile(name).metadata.num_rows for name in files)
+    return sum(pa.ipc.open_stream(pa.memory_map(name)).read_all().num_rows for name in files)
 
 
 def _pick_column(role, path, features, schema, override: str | None, what: str) -> str:

@@ -178,7 +178,8 @@ def fingerprint(image_set: ImageSet) -> str:
     digest = hashlib.sha1(usedforsecurity=False)
     for path, label, content in zip(image_set.paths, image_set.labels, image_set.hashes, strict=True):
         rel = path.rel if isinstance(path, ImageSource) else os.path.relpath(path, image_set.root)
-        digest.update(f"{rel}\t{image_set.classes[label]}\t{content}\n".encode("utf-8", "surrogateescape"))
+        name = image_set.classes[label] if label >= 0 else ""  # an unlabelled shifted image
+        digest.update(f"{rel}\t{name}\t{content}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:16]
 
 

@@ -17,7 +17,7 @@ import tarfile
 from pathlib import Path
 
 from ptdiag.data.sources import TarMember
-from ptdiag.data.types import IMAGE_EXTENSIONS, Finding, Listing, SourceOptions, quote_names
+from ptdiag.data.types import IMAGE_EXTENSIONS, UNLABELLED_NAME, Finding, Listing, SourceOptions, quote_names
 from ptdiag.errors import DataError
 
 _KEY = re.compile(r"^((?:.*/|)[^.]+)[.]([^/]*)$")  # webdataset.tariterators.base_plus_ext
@@ -77,14 +77,20 @@ def discover_shards(spec: str, role: str, options: SourceOptions) -> Listing:
             label, why = _label(members, tar, options.label_column)
             if image_ext is None:
                 listing.findings.append(_missing(role, ref, "no image", members, "missing-image"))
-            elif label is None:
+            elif label is None and (role != "shift" or options.label_column is not None):
                 listing.findings.append(_missing(role, ref, why, members, "missing-label"))
-            else:
+            else:  # a shifted sample without a label is unlabelled (see ptdiag.data.shift_labels)
+                label = UNLABELLED_NAME if label is None else label
                 member = members[image_ext]
                 rel = f"{shard.relative_to(root)}#{key}"
                 listing.paths.append(TarMember(ref, rel, str(shard), member.offset_data, member.size))
                 listing.class_names.append(label)
                 by_value = by_value or label.lstrip("-").isdigit()
+    n_unlabelled = listing.class_names.count(UNLABELLED_NAME)
+    if n_unlabelled:
+        listing.findings.append(Finding("info", "shift-unlabelled", f"shift: {n_unlabelled} of "
+                                        f"{len(listing.class_names)} samples have no label: read as unlabelled",
+                                        str(source)))
     if by_value:
         listing.findings.append(
             Finding("info", "labels-by-value", f"{role}: integer labels without class names; classes are matched "

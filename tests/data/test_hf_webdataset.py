@@ -249,3 +249,23 @@ def test_hf_integer_labels_without_names_and_plain_columns(tmp_path):
     assert "labels-by-value" in {f.code for f in listing.findings}
     pair = scan_pair(tmp_path / "plain.parquet", tmp_path / "plain.parquet", drop_leaked=False)
     assert pair.reference.class_counts() == {"0": 12, "7": 11}
+
+
+def test_unlabelled_shift_rows_and_samples_are_read_as_unlabelled(tmp_path, sources):
+    """As the shifted set, a dataset without a label column and shard samples without a label are unlabelled
+    (label -1, one info finding), not skipped; as the reference they are still errors / skipped."""
+    import datasets
+    from _tables import encoded_images
+
+    items = encoded_images({"a": 6, "b": 5})
+    datasets.Dataset.from_dict({"img": [data for _, _, data in items]}).to_parquet(str(tmp_path / "new.parquet"))
+    pair = scan_pair(sources["folder"], tmp_path / "new.parquet")
+    assert len(pair.shift) == 11 and (pair.shift.labels == -1).all()
+    assert "shift-unlabelled" in {f.code for f in pair.findings}
+    assert pair.classes == sorted(COUNTS)
+    with pytest.raises(DataError, match="no label column"):
+        discover(tmp_path / "new.parquet", role="train")
+    keys = tuple(f"{c}_{i:04d}" for c, n in SHIFT.items() for i in range(n))[:7]
+    shards = make_shards(tmp_path / "shards", SHIFT, seed=4, drop_label=keys)
+    mixed = scan_pair(sources["folder"], shards[0].parent)
+    assert (mixed.shift.labels == -1).sum() == 7 and len(mixed.shift) == sum(SHIFT.values())
