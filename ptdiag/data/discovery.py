@@ -204,7 +204,8 @@ def _discover_manifest(manifest: Path, role: str, fmt: str) -> Listing:
         raise DataError(
             f"{role} manifest {manifest} lacks column(s) {', '.join(missing)}; "
             f"found: {', '.join(map(str, frame.columns)) or 'none'}",
-            hint="a manifest needs columns path,label and optionally group,split",
+            hint="a manifest needs columns path,label (label optional for the shifted set) and optionally "
+                 "group,split",
         )
     rel = [_cell(v) for v in frame[columns["path"]]]
     labels = [_cell(v) for v in frame[columns["label"]]] if "label" in columns else [UNLABELLED_NAME] * len(rel)

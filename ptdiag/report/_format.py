@@ -128,6 +128,9 @@ def shift_labels_text(results: dict[str, Any]) -> str | None:
     if data.get("shift_labelled", "all") == "all":
         return None
     labelled, total = data["shift"].get("n_labelled", 0), data["shift"]["n"]
+    if data["shift_labelled"] == "none":
+        return (f"none of {total:,}: only the label-free part ran (the support split; the pre-trained models' "
+                "shifted accuracy estimated (est.) from their confidence)")
     return (f"{labelled:,} of {total:,} (a random sample): every shifted accuracy is estimated (est.) from "
             "them and the models' confidence")
 

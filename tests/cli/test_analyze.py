@@ -299,8 +299,8 @@ def test_shift_label_flags_without_what_they_need_are_usage_errors(tiny_pair, tm
     labels.write_text("path,label\n")
     own = CliRunner().invoke(app, [*args, "--shift-labels", str(labels)])
     assert own.exit_code == 2 and "--ignore-shift-labels" in own.output
-    none = CliRunner().invoke(app, [*args, "--ignore-shift-labels"])
-    assert none.exit_code == 2 and "--shift-labels FILE" in none.output
+    empty = CliRunner().invoke(app, [*args, "--ignore-shift-labels", "--shift-labels", str(labels)])
+    assert empty.exit_code == 2 and "no labelled rows" in empty.output
 
 
 def test_check_gates_on_estimates_only_when_allowed(finished_run, tiny_pair, tmp_path):

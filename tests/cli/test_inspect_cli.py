@@ -216,6 +216,8 @@ def test_manifest_inputs_and_bad_manifest(tmp_path):
     assert result.exit_code == EXIT_OK and report["sets"]["shift"]["format"] == "csv"
     bad = write_manifest(tmp_path / "bad.csv", [{"file": "a.png", "class": "x"}])
     result = inspect("--train", train, "--shift", bad)
+    assert result.exit_code == EXIT_DATA and "lacks column(s) path" in result.output  # a shift label is optional
+    result = inspect("--train", bad, "--shift", shift)
     assert result.exit_code == EXIT_DATA and "lacks column(s) path, label" in result.output
     result = inspect("--train", train, "--shift", shift, "--format", "csv")
     assert result.exit_code == EXIT_DATA and "manifest is not a file" in result.output
