@@ -204,7 +204,8 @@ def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsCon
         settings["shift_labels"] = labels_section
         warnings.append(f"shifted accuracies are estimated: {labels_section['labelled']} of {n_shift} shifted "
                         f"images are labelled ({ESTIMATOR}: the models' confidence, corrected on the labelled "
-                        "images; the labelled images must be a random sample of the shifted set)")
+                        "images; the labelled images must be a random sample of the shifted set)"
+                        + _atc_errors(labels_section))
     base_rows = [sections.baseline_row(b, design, i) for i, b in enumerate(baselines)]
     if labels_section is not None:  # every shifted accuracy below is an estimate: say so beside it
         for row in base_rows + rows + remedy_rows:
@@ -279,6 +280,16 @@ def _estimated(evals: list[ModelEval], labelled: np.ndarray) -> tuple[list[Model
                         "shifted accuracy, which no label-free estimate recovers (docs/VALIDATION.md §7)")
     estimated, notes = estimate_shift(evals, mask)
     return estimated, summary(notes, [e.kind for e in evals], int(mask.sum()), n_shift)
+
+
+def _atc_errors(section: dict[str, Any]) -> str:
+    """ATC's mean error on the labelled images per family: how far the confidence alone would have been off."""
+    errors = {k: v for k, v in section["atc_mean_abs_error"].items() if v is not None}
+    if not errors:
+        return ""
+    named = {"baseline": "the baselines", "pretrained": "the pre-trained models"}
+    return ("; on the labelled images the confidence alone (ATC) is off by " +
+            ", ".join(f"{100 * v:.1f} points for {named[k]}" for k, v in errors.items()))
 
 
 def _design(baselines: list[ModelEval], groups: list[Group], support: SupportSplit | None, scale: str,

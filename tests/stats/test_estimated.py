@@ -89,3 +89,20 @@ def test_labelled_sample_families_keep_the_verdict_honest():
     for result in (helps, null):
         rate, n = result["coverage"]["er_out"]
         assert n >= 40 and rate >= 0.85
+
+
+def test_unlabelled_scores_estimate_the_pretrained_models_and_flag_disagreeing_scores():
+    from ptdiag.stats.estimated import unlabelled_scores
+
+    sc = SCENARIOS["labelled-300-extrapolation"]
+    evals, support = draw(sc, np.random.default_rng(2))
+    out = unlabelled_scores(evals, support, sc.n_shift)
+    assert out["baselines"] == [] and out["verdict"]["kind"] == "inconclusive"
+    rows = out["pretrained"]
+    assert len(rows) == 6 and all(r["er"] is None and r["estimated"] for r in rows)
+    truth = {e.seed: float(np.mean(e.shift_correct)) for e in evals if e.name == "vit/s0"}
+    assert all(abs(r["shift_acc"] - truth[r["seed"]]) < 0.1 for r in rows if r["name"] == "vit/s0")
+    assert not any("disagree" in w for w in out["warnings"])  # both score rows are alike in the simulator
+    broken = [replace(e, shift_scores=np.vstack([e.shift_scores[0], e.shift_scores[1] + 3.0]))
+              if e.kind == "pretrained" else e for e in evals]
+    assert any("disagree" in w for w in unlabelled_scores(broken, support, sc.n_shift)["warnings"])
