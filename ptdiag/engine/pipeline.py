@@ -52,5 +52,6 @@ def _finished_results(run_dir: Path, config: AnalyzeConfig, data: RunData) -> di
     except (ValueError, PtdiagError):
         return None
     same_config = result_identity(old["config"]) == result_identity(config.to_dict())
-    same_data = old["data"].get("fingerprint") == data.fingerprint
+    same_data = (old["data"].get("fingerprint") == data.fingerprint
+                 and old["data"].get("shift_labels_digest") == data.shift_labels_digest)  # e.g. more --shift-labels
     return old if same_config and same_data and old["ptdiag_version"] == __version__ else None

@@ -56,6 +56,7 @@ def assemble_results(config, data: RunData, scores: dict, support: SupportSplit 
             "split": {k: int(len(v)) for k, v in data.split.items()},
             "findings": [f.to_dict() if hasattr(f, "to_dict") else dict(vars(f)) for f in pair.findings],
             "fingerprint": data.fingerprint,
+            "shift_labels_digest": data.shift_labels_digest,
         },
         **scores,
         "support": support.to_dict() if support is not None else None,
@@ -81,7 +82,8 @@ def _galleries(data: RunData, evals: list[ModelEval], support: SupportSplit, sup
     def shift_item(i: int) -> dict[str, Any]:
         j, label = data.shift_index[i], data.shift.labels[i]
         return _with_thumbnail({"path": str(pair.shift.paths[j]), "label": pair.classes[label] if label >= 0 else "",
-                                "rho": float(rho[i]), "baseline_error_rate": float(error_rate[i])},
+                                "rho": float(rho[i]),
+                               "baseline_error_rate": None if np.isnan(error_rate[i]) else float(error_rate[i])},
                                pair.shift.paths[j], data.shift.images, i)
 
     most_out = [shift_item(i) for i in np.argsort(rho)[:k]]

@@ -49,6 +49,11 @@ class RunData:
     _resized: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     _parts: dict[tuple[str, int | None], ArraySet] = field(default_factory=dict)
 
+    @property
+    def shift_labels_digest(self) -> str:
+        """Identifies the shifted labels the statistics used (they key no job: new labels only rescore)."""
+        return hashlib.sha256(np.asarray(self.shift.labels, dtype=np.int64).tobytes()).hexdigest()[:16]
+
     def part(self, name: str, size: int | None = None) -> ArraySet:
         """The reference train/val/test part (or 'shift') at `size` px (built once, then reused)."""
         key = (name, size)

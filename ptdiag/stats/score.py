@@ -39,6 +39,7 @@ from ptdiag.stats.verdict import (
     gates,
     recipe_calls,
 )
+from ptdiag.stats.verdict_types import Recommendation
 
 KINDS = ("baseline", "pretrained", "remedy")
 SPLITS = ("shift", "in_support", "out_of_support")
@@ -179,10 +180,7 @@ def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsCon
     else:
         verdict = decide(inputs, vcfg, remedy_rows)
     if labels_section is not None:
-        verdict = replace(verdict, reasons=[
-            f"shifted accuracies are estimated from {labels_section['labelled']} labelled shifted images (a random "
-            "sample) and the models' confidence on the rest; the intervals include the estimate's error",
-            *verdict.reasons])
+        verdict = _with_sample_notes(verdict, labels_section["labelled"], n_shift)
     admissible = set(verdict.decided_on)
     primary = verdict.primary
     rows = [sections.candidate_row(groups[i], reps, quantities[i], bands[i], i, groups[i].name in admissible,
@@ -280,6 +278,22 @@ def _estimated(evals: list[ModelEval], labelled: np.ndarray) -> tuple[list[Model
                         "shifted accuracy, which no label-free estimate recovers (docs/VALIDATION.md §7)")
     estimated, notes = estimate_shift(evals, mask)
     return estimated, summary(notes, [e.kind for e in evals], int(mask.sum()), n_shift)
+
+
+def _with_sample_notes(verdict: Verdict, labelled: int, n_shift: int) -> Verdict:
+    """The verdict of a run with a labelled sample: says so first; when inconclusive, more labels come first in
+    what to do (the estimates' intervals narrow about as one over the square root of the labelled count)."""
+    reasons = [f"shifted accuracies are estimated from {labelled} labelled shifted images (a random sample) and the "
+               "models' confidence on the rest; the intervals include the estimate's error", *verdict.reasons]
+    recommendations = list(verdict.recommendations)
+    if verdict.kind == "inconclusive" and labelled < n_shift:
+        gain = (f"{4 * labelled} labels would about halve them" if 4 * labelled < n_shift
+                else f"labelling all {n_shift} measures them")
+        recommendations.insert(0, Recommendation(
+            "label-more-shift", f"Label more shifted images at random ({labelled} of {n_shift} are labelled): where "
+            f"the labelled sample dominates the intervals, they narrow as one over its square root, so {gain} "
+            "(`ptdiag curate --from shift --random` lists a sample).", (("labelled", str(labelled)),)))
+    return replace(verdict, reasons=reasons, recommendations=recommendations)
 
 
 def _atc_errors(section: dict[str, Any]) -> str:

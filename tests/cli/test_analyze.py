@@ -364,3 +364,7 @@ def test_unlabelled_flat_folder_then_a_random_sample_labelled(finished_run, tiny
     estimated = validate_results(json.loads((run / "results.json").read_text()))
     assert estimated["data"]["shift_labelled"] == "sample" and estimated["data"]["shift"]["n_labelled"] == 60
     assert len(estimated["baselines"]) == 6 and all(m["er_out"] is not None for m in estimated["pretrained"])
+    sample.iloc[:40].to_csv(tmp_path / "labels.csv", index=False)  # the same file, other labels: rescored
+    fewer = CliRunner().invoke(app, [*args, "--shift-labels", str(tmp_path / "labels.csv")])
+    assert fewer.exit_code == 0, fewer.output
+    assert json.loads((run / "results.json").read_text())["data"]["shift"]["n_labelled"] == 40
