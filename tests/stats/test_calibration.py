@@ -66,6 +66,11 @@ SWEEP = {
     "in-split-1": ("pretraining-helps", 0.9, ("dataset-bias", "both", "no-shift")),
     "in-split-40": ("pretraining-helps", 0.9, ("dataset-bias", "both", "no-shift")),
     "crossing": (None, 0.0, ("no-shift",)),
+    # A random labelled sample of the shifted set (ptdiag.stats.estimated): the same truths, decided as often.
+    "labelled-300-extrapolation": ("pretraining-helps", 0.9, ("dataset-bias", "both", "no-shift")),
+    "labelled-100-extrapolation": ("pretraining-helps", 0.9, ("dataset-bias", "both", "no-shift")),
+    "labelled-600-bias": ("dataset-bias", 0.9, ("pretraining-helps", "both", "no-shift")),
+    "labelled-300-null": (None, 0.0, ("pretraining-helps", "both", "no-shift")),
 }
 
 
