@@ -98,6 +98,11 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
     if support is None:
         score_dict["warnings"] = [*score_dict.get("warnings", []), "the support split could not run (see "
                                   "ptdiag.log): the gap is not decomposed into bias and extrapolation"]
+    if data.labelled_outside:
+        score_dict["warnings"].append(
+            f"{data.labelled_outside} labelled shifted image(s) lie outside the {len(data.shift_index)} analysed "
+            "ones (--max-shift subsample) and were not used; label from `ptdiag curate --from shift --random`, "
+            "which draws from the analysed images, or raise --max-shift")
     remedies = remedy_section(ctx, remedy_out, support, remedy_scores)
     results = assemble_results(config, data, score_dict, support, support_out, evals, timings, device, remedies)
     write_predictions(run_dir, ctx.data, evals, support_out, extra=remedy_frames(ctx, remedy_out, support))

@@ -46,6 +46,7 @@ class RunData:
     arrays_dir: Path | None = None  # where resized copies go (the run dir's arrays/); None: kept in memory
     # Which analysed shifted images carry a label (None: all do); the others' label is UNLABELLED (-1).
     shift_labelled: np.ndarray | None = None
+    labelled_outside: int = 0  # labelled shifted images left out by the --max-shift subsample
     _resized: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     _parts: dict[tuple[str, int | None], ArraySet] = field(default_factory=dict)
 
@@ -144,8 +145,11 @@ def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> Ru
                      min_per_class=config.min_per_class, image_size=config.image_size, cache=cache,
                      **config.source_options())
     ref_index = _stratified_subsample(pair.reference.labels, config.max_reference, config.seed)
+    # Stratified by the set's own labels, not --shift-labels: a rerun with a labelled sample analyses the same images
+    # (and reuses every job) as the run its sample was drawn from.
     shift_index = _stratified_subsample(pair.shift.labels, config.max_shift, config.seed)
-    shift_labels = _shift_labels(config, pair)[shift_index]
+    all_shift_labels = _shift_labels(config, pair)
+    shift_labels = all_shift_labels[shift_index]
     labels = pair.reference.labels[ref_index]
     manifest = pair.reference.splits[ref_index] if pair.reference.splits is not None else None
     split_id = f"{pair.reference.fingerprint}|{config.val_fraction}|{config.test_fraction}|{config.seed}"
@@ -164,7 +168,9 @@ def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> Ru
     labelled = shift_labels != UNLABELLED
     data = RunData(pair, ref_index, shift_index, split, ArraySet(ref_images, labels),
                    ArraySet(shift_images, shift_labels), digest.hexdigest()[:16],
-                   arrays_dir=run_dir / "arrays", shift_labelled=None if labelled.all() else labelled)
+                   arrays_dir=run_dir / "arrays", shift_labelled=None if labelled.all() else labelled,
+                   labelled_outside=0 if labelled.all() else
+                   int((all_shift_labels != UNLABELLED).sum() - labelled.sum()))
     return data
 
 

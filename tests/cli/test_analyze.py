@@ -368,3 +368,34 @@ def test_unlabelled_flat_folder_then_a_random_sample_labelled(finished_run, tiny
     fewer = CliRunner().invoke(app, [*args, "--shift-labels", str(tmp_path / "labels.csv")])
     assert fewer.exit_code == 0, fewer.output
     assert json.loads((run / "results.json").read_text())["data"]["shift"]["n_labelled"] == 40
+
+
+def test_labelled_images_outside_the_max_shift_subsample_are_named(finished_run, tiny_pair, tmp_path):
+    """With --max-shift, a sample drawn by `curate --random` lies inside the analysed images (same subsample on the
+    rerun, jobs reused); labels on images outside it are not used, and a warning says how many."""
+    _, cache = finished_run
+    ref, shift = tiny_pair
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    truth = {}
+    for path in sorted(shift.rglob("*.png")):
+        (flat / path.name).write_bytes(path.read_bytes())
+        truth[path.name] = path.parent.name
+    run = tmp_path / "run"
+    args = ["analyze", "--train", str(ref), "--shift", str(flat), "--out", str(run), "--cache-dir", cache, "-q",
+            "--max-shift", "64", *TINY]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert CliRunner().invoke(app, ["curate", str(run), "--random", "--n", "50"]).exit_code == 0
+    sample = pd.read_csv(run / "curated-shift-random-50.csv")
+    analysed = set(pd.read_parquet(run / "predictions.parquet").query("set == 'shift'")["path"])
+    outside = sorted(str(p) for p in flat.iterdir() if str(p) not in analysed)[:3]
+    rows = pd.concat([sample[["path"]], pd.DataFrame({"path": outside})], ignore_index=True)
+    rows["label"] = [truth[Path(p).name] for p in rows["path"]]
+    rows.to_csv(tmp_path / "labels.csv", index=False)
+    jobs_before = _snapshot(run / "jobs")
+    result = CliRunner().invoke(app, [*args, "--shift-labels", str(tmp_path / "labels.csv")])
+    assert result.exit_code == 0, result.output
+    assert {k: v for k, v in _snapshot(run / "jobs").items() if k in jobs_before} == jobs_before
+    results = json.loads((run / "results.json").read_text())
+    assert results["data"]["shift"]["n_labelled"] == 50
+    assert any("3 labelled shifted image(s) lie outside the 64 analysed" in w for w in results["warnings"])
