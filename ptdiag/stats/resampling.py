@@ -45,7 +45,11 @@ class Design:
         pooled: groups that enter the pooled gap (pre-trained candidates, not remedies) (n_groups,) bool.
         masks: in-support masks (M × n_shift): row 0 the point mask, further rows the fold-assignment draws;
             None without a support split.
-        matched: out-of-support difficulty-matching weights per mask row (M × n_shift), or None.
+        matched: out-of-support difficulty-matching weights per mask row (M × n_shift) at the point (every run
+            once; the average of the two folds' weights), or None; reported, and redrawn in every replicate.
+        matched_fold: cross-fitting fold (0 or 1) of each baseline checkpoint, by training run (B,); None without
+            matching. Fold f's difficulty weights the other fold's checkpoints (never their own) and, averaged with
+            the other fold's, every candidate.
         scale: "probit" or "logit".
     """
 
@@ -58,6 +62,7 @@ class Design:
     pooled: np.ndarray
     masks: np.ndarray | None = None
     matched: np.ndarray | None = None
+    matched_fold: np.ndarray | None = None
     scale: str = "probit"
 
     @property
@@ -96,24 +101,38 @@ def resample(design: Design, n_boot: int, seed: int = 0) -> Replicates:
     return Replicates(values, np.concatenate([p[1] for p in parts]), lines, residual)
 
 
-def difficulty_weights(base_shift: np.ndarray, in_support: np.ndarray, bins: int = 10) -> np.ndarray | None:
-    """Method §4.7: weights p_in(d)/p_out(d) on out-of-support examples (0 in-support), d = share of baselines wrong.
+def matching_weights(difficulty: np.ndarray, in_support: np.ndarray, bins: int = 10) -> np.ndarray:
+    """Method §4.7, row by row: weights p_in(d)/p_out(d) on out-of-support examples (0 in-support), d an example's
+    difficulty (share of baselines wrong), from difficulties and in-support masks (b × n) -> weights (b × n).
 
-    Re-weighted, the out-of-support examples' difficulty histogram matches the in-support split's; None when a
-    split is empty.
+    Re-weighted, the out-of-support examples' difficulty histogram matches the in-support split's (all zero when
+    they share no difficulty band, or a split is empty).
     """
+    b = difficulty.shape[0]
     mask = np.asarray(in_support, dtype=bool)
-    if mask.all() or not mask.any():
-        return None
-    difficulty = 1.0 - np.asarray(base_shift, dtype=float).mean(axis=0)
     edges = np.linspace(0.0, 1.0, bins + 1)
     level = np.clip(np.digitize(difficulty, edges[1:-1]), 0, bins - 1)
-    p_in = np.bincount(level[mask], minlength=bins) / mask.sum()
-    p_out = np.bincount(level[~mask], minlength=bins) / (~mask).sum()
+    cell = level + bins * np.arange(b)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
+        p_in = np.bincount(cell[mask], minlength=b * bins).reshape(b, bins) / mask.sum(axis=1, keepdims=True)
+        p_out = np.bincount(cell[~mask], minlength=b * bins).reshape(b, bins) / (~mask).sum(axis=1, keepdims=True)
         ratio = np.where(p_out > 0, p_in / p_out, 0.0)
-    weights = np.where(mask, 0.0, ratio[level])
-    return weights if weights.sum() > 0 else None
+    return np.where(mask, 0.0, np.take_along_axis(np.nan_to_num(ratio), level, axis=1))
+
+
+def fold_matching_weights(base_shift: np.ndarray, fold: np.ndarray, run_weights: np.ndarray,
+                          in_support: np.ndarray) -> list[np.ndarray]:
+    """Per cross-fitting fold, the matching weights (b × n) from that fold's checkpoints' difficulty, with the
+    replicate's run multiplicities (b × B); a replicate that drew none of a fold's runs uses every checkpoint."""
+    wrong = 1.0 - np.asarray(base_shift, dtype=float)
+    every = run_weights @ wrong / np.maximum(run_weights.sum(axis=1, keepdims=True), 1e-12)
+    out = []
+    for f in (0, 1):
+        sel = fold == f
+        total = run_weights[:, sel].sum(axis=1, keepdims=True)
+        difficulty = np.where(total > 0, run_weights[:, sel] @ wrong[sel] / np.maximum(total, 1e-12), every)
+        out.append(matching_weights(difficulty, in_support))
+    return out
 
 
 # --- draws -----------------------------------------------------------------------------------------------------
@@ -169,9 +188,6 @@ def _chunk(d: Design, cov_u: np.ndarray, w: _Draw) -> tuple[dict[str, np.ndarray
         weights["in_support"], fixed["in_support"] = w.shift * masks, masks
         weights["out_of_support"], fixed["out_of_support"] = w.shift * (1.0 - masks), 1.0 - masks
         pi_in = weights["in_support"].sum(axis=1) / w.shift.sum(axis=1)
-        if d.matched is not None:
-            weights["out_matched"] = w.shift * d.matched[w.mask_row]
-            fixed["out_matched"] = d.matched[w.mask_row]
     group = np.zeros((d.group_index.size, d.n_groups))
     group[np.arange(d.group_index.size), d.group_index] = 1.0
     factors = _seed_factors(d)
@@ -179,12 +195,7 @@ def _chunk(d: Design, cov_u: np.ndarray, w: _Draw) -> tuple[dict[str, np.ndarray
     n_ref = d.base_ref.shape[1]
     out: dict[str, np.ndarray] = {"ref": ref_g, "pi_in": np.repeat(pi_in[:, None], d.n_groups, axis=1)}
     lines: dict[str, np.ndarray] = {}
-    for split, wy in weights.items():
-        size = wy.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            acc_y = _shared_only(wy @ models_shift.T / size,
-                                 fixed[split] @ models_shift.T / fixed[split].sum(axis=1, keepdims=True), scatter,
-                                 n_base)
+    for split, acc_y, size in _split_accuracies(d, w, weights, fixed, models_shift, scatter, n_base):
         y_b, y_g = acc_y[:, :n_base], _seed_average(acc_y[:, n_base:], w.seeds, group, factors[split])
         if split == "shift":
             shift_b = y_b
@@ -195,6 +206,27 @@ def _chunk(d: Design, cov_u: np.ndarray, w: _Draw) -> tuple[dict[str, np.ndarray
         out[f"acc_{split}"], out[f"pred_{split}"], out[f"er_{split}"] = y_g, pred, y_g - pred
     components(out, d.masks is not None)
     return out, _pooled_gap(ref_b, shift_b, out, w, d), lines
+
+
+def _split_accuracies(d: Design, w: _Draw, weights: dict[str, np.ndarray], fixed: dict[str, np.ndarray],
+                      models_shift: np.ndarray, scatter: np.ndarray, n_base: int):
+    """(split, accuracy of every model per replicate, example weight per replicate) for each shifted split; the
+    difficulty-matched split cross-fitted over two folds of runs, its weights redrawn in every replicate."""
+    def accuracy(wy: np.ndarray, fix: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return _shared_only(wy @ models_shift.T / wy.sum(axis=1, keepdims=True),
+                                fix @ models_shift.T / fix.sum(axis=1, keepdims=True), scatter, n_base)
+
+    for split, wy in weights.items():
+        yield split, accuracy(wy, fixed[split]), wy.sum(axis=1, keepdims=True)
+    if d.matched is None or d.matched_fold is None or d.masks is None:
+        return
+    folds = fold_matching_weights(d.base_shift, d.matched_fold, w.runs, d.masks[w.mask_row])
+    acc = [accuracy(w.shift * W, W) for W in folds]
+    out = 0.5 * (acc[0] + acc[1])  # candidates: both folds' weights
+    # A baseline checkpoint is weighted by the other fold's difficulty, never by its own errors.
+    out[:, :n_base] = np.where(d.matched_fold[None, :] == 0, acc[1][:, :n_base], acc[0][:, :n_base])
+    yield "out_matched", out, 0.5 * sum((w.shift * W).sum(axis=1, keepdims=True) for W in folds)
 
 
 def _seed_average(acc: np.ndarray, weights: np.ndarray, group: np.ndarray, factor: np.ndarray) -> np.ndarray:

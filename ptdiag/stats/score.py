@@ -26,7 +26,7 @@ from ptdiag.stats import score_sections as sections
 from ptdiag.stats.effects import percentile_interval, recentred
 from ptdiag.stats.estimated import ESTIMATOR, estimate_shift, summary
 from ptdiag.stats.intervals import Check, Interval
-from ptdiag.stats.resampling import Design, Replicates, difficulty_weights, resample
+from ptdiag.stats.resampling import Design, Replicates, fold_matching_weights, resample
 from ptdiag.stats.support import SupportSplit
 from ptdiag.stats.thresholds import VerdictConfig
 from ptdiag.stats.verdict import (
@@ -309,22 +309,24 @@ def _atc_errors(section: dict[str, Any]) -> str:
 def _design(baselines: list[ModelEval], groups: list[Group], support: SupportSplit | None, scale: str,
             matching: bool = True) -> Design:
     runs = list(dict.fromkeys(str(b.run) for b in baselines))
+    run_index = np.array([runs.index(str(b.run)) for b in baselines])
     base_ref = np.vstack([np.asarray(b.ref_correct, dtype=float) for b in baselines])
     base_shift = np.vstack([np.asarray(b.shift_correct, dtype=float) for b in baselines])
     n_ref, n_shift = base_ref.shape[1], base_shift.shape[1]
     masks = matched = None
     if support is not None:
         masks = np.vstack([support.in_support[None, :], support.in_support_draws()])
-        if matching:
-            weights = [difficulty_weights(base_shift, m) for m in masks]
-            matched = np.vstack([np.zeros(n_shift) if w is None else w for w in weights])
+        if matching and len(runs) >= 2:  # cross-fitted over two folds of runs (one run cannot be)
+            ones = np.ones((masks.shape[0], len(baselines)))
+            matched = 0.5 * sum(fold_matching_weights(base_shift, run_index % 2, ones, masks))
     return Design(
-        base_ref=base_ref, base_shift=base_shift, run_index=np.array([runs.index(str(b.run)) for b in baselines]),
+        base_ref=base_ref, base_shift=base_shift, run_index=run_index,
         seed_ref=np.vstack([g.ref for g in groups]) if groups else np.zeros((0, n_ref)),
         seed_shift=np.vstack([g.shift for g in groups]) if groups else np.zeros((0, n_shift)),
         group_index=np.concatenate([[i] * g.ref.shape[0] for i, g in enumerate(groups)]).astype(int)
         if groups else np.zeros(0, dtype=int),
         pooled=np.array([g.kind == "pretrained" for g in groups], dtype=bool), masks=masks, matched=matched,
+        matched_fold=None if matched is None else run_index % 2,
         scale=scale,
     )
 
