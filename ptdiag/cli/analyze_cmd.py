@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Annotated, Any
@@ -166,6 +167,9 @@ def _print_plan(config) -> None:
 
     pair = load_pair(config.train, config.shift, fmt=config.format, strict=config.strict,
                      min_per_class=config.min_per_class, **config.source_options())
+    label_free = not config.shift_labels and (config.ignore_shift_labels or bool((pair.shift.labels < 0).all()))
+    if label_free:  # no shifted label: the label-free part only (support split and linear probes)
+        config = dataclasses.replace(config, strategies=("lp",), remedies=False, baseline_seeds=())
     plan = make_plan(config, len(pair.reference.labels), len(pair.shift.labels), len(pair.classes))
     table = Table(title=f"ptdiag analyze --dry-run (budget {config.budget}, device {plan.device})")
     table.add_column("what")
@@ -173,7 +177,8 @@ def _print_plan(config) -> None:
     rows = [
         ("reference images (train/val/test)",
          f"{plan.n_reference} ({plan.split['train']}/{plan.split['val']}/{plan.split['test']})"),
-        ("shifted images", str(plan.n_shift)),
+        ("shifted images", str(plan.n_shift) + (" (unlabelled: label-free run, no baselines or fine-tuning)"
+                                                 if label_free else "")),
         ("classes", str(len(pair.classes))),
         ("baseline runs × checkpoints", f"{plan.baseline_runs} runs, {plan.baseline_points} points"),
         ("baseline epochs / image size", f"{plan.baseline_epochs} / {config.baseline_image_size} px"),

@@ -382,3 +382,5 @@ def test_a_flat_folder_of_images_says_it_needs_class_folders(tmp_path):
     # As the shifted set, a flat folder is unlabelled: read as such (the label-free run is tested in test_analyze).
     proc = _ptdiag("inspect", "--train", str(tmp_path / "ref"), "--shift", str(flat))
     assert proc.returncode == 0 and "read as unlabelled" in " ".join(proc.stdout.split())
+    proc = _ptdiag("analyze", "--train", str(tmp_path / "ref"), "--shift", str(flat), "--dry-run")
+    assert proc.returncode == 0 and "label-free run" in " ".join(proc.stdout.split())
