@@ -4,21 +4,25 @@ A random labelled subset L of the N shifted images measures every model without 
 a few points of noise; the models' confidence predicts correctness on all N images without labels but with a
 shift-dependent bias (ATC, ``ptdiag.stats.atc``: a few points for fine-tuned pre-trained models, tens of points
 for small from-scratch models on images unlike their training set, docs/VALIDATION.md §7). Prediction-powered
-inference (Angelopoulos et al., *Science* 2023; the power-tuned form of PPI++, Angelopoulos, Duchi & Zrnic 2023)
-combines them: the prediction is used where it agrees with the labels and its error is measured on L, so the
-estimate stays unbiased whatever the prediction's quality and is more precise the better the prediction is.
+inference (Angelopoulos et al., *Science* 2023; with fitted weights on the predictions as in PPI++, Angelopoulos,
+Duchi & Zrnic 2023) combines them: the prediction is used where it agrees with the labels and its error is measured
+on L, so the estimate stays unbiased whatever the prediction's quality and is more precise the better it is.
 
-Per model: the prediction f_i is ATC's pseudo-correctness (confidence above the threshold fitted on the labelled
-reference test set); on L, regress correctness on it, ŷ_i = μ + λ f_i (λ clipped at 0, so an uninformative
-prediction gives ŷ = the labelled accuracy); every shifted image gets the value
+Per model, the predictions are covariates of a regression fitted on L (least squares with an intercept): the
+model's own ATC pseudo-correctness per image (confidence above the threshold fitted on the labelled reference test
+set) and, shared by every model, the share of the pre-trained models and of the baselines that ATC predicts right on
+that image. With the fitted ŷ_i, every shifted image gets the value
 
     v_i = ŷ_i + (N / n) · 1[i ∈ L] · (y_i − ŷ_i),
 
 whose mean over any set of images is the regression (difference) estimator of the accuracy there: the prediction's
-mean plus the residuals measured on the labelled images, weighted by the inverse of the labelling rate. Because v
-is a per-image value, ``ptdiag.stats.score`` resamples, fits lines and splits by support exactly as with labels;
-the bootstrap over images redraws which images are labelled too (Bernoulli labelling at rate n/N), which is what
-the estimate's interval must carry. λ and μ are computed once per model and kept fixed across replicates.
+mean plus the residuals measured on the labelled images, weighted by the inverse of the labelling rate; a useless
+covariate gets a coefficient near 0 and leaves the labelled sample's estimate. The shared covariates keep the
+adjustments of different models aligned, so differences between models (ER is one) gain too (simulated: own and
+shared covariates together narrowed ER_out intervals more than either alone). Because v is a per-image value,
+``ptdiag.stats.score`` resamples, fits lines and splits by support exactly as with labels; the bootstrap over images
+redraws which images are labelled too (Bernoulli labelling at rate n/N), which is what the estimate's interval must
+carry. The coefficients are fitted once per model and kept fixed across replicates.
 Needs L drawn at random from the shifted set (``ptdiag curate --from shift --random`` lists one). Pure numpy.
 """
 
@@ -96,11 +100,10 @@ def powered_values(covariates: np.ndarray, correct: np.ndarray,
 def estimate_shift(evals: list, labelled: np.ndarray) -> tuple[list, list[ModelEstimate]]:
     """Every evaluation with its shifted correctness replaced by prediction-powered values, and how each was made.
 
-    `evals` are ``ptdiag.stats.score.ModelEval``; the shifted correctness is read only on `labelled` images. Every
-    model is regressed on the same per-image covariates: the share of the pre-trained models, and of the
-    baselines, that ATC predicts right there. One covariate set for all models keeps their errors paired, so the
-    adjustment that is best for each model is also best for every difference between models (ER is one).
-    Models without confidence scores add no covariate; with none at all, the labelled images alone decide.
+    `evals` are ``ptdiag.stats.score.ModelEval``; the shifted correctness is read only on `labelled` images. Each
+    model is regressed on its own ATC prediction and on the covariates every model shares (the share of the
+    pre-trained models, and of the baselines, that ATC predicts right on the image). Models without confidence
+    scores add no covariate; with none at all, the labelled images alone decide.
     """
     mask = np.asarray(labelled, dtype=bool)
     predictions: list[np.ndarray | None] = []
