@@ -321,18 +321,23 @@ def test_check_gates_on_estimates_only_when_allowed(finished_run, tiny_pair, tmp
     assert "estimated from 40 labelled" in allowed.output
 
 
+def _flat_copy(shift: Path, flat: Path) -> tuple[Path, dict[str, str]]:
+    """The shifted images copied into one folder without class folders, and each file name's true class."""
+    flat.mkdir()
+    truth = {}
+    for path in sorted(shift.rglob("*.png")):
+        (flat / path.name).write_bytes(path.read_bytes())
+        truth[path.name] = path.parent.name
+    return flat, truth
+
+
 def test_unlabelled_flat_folder_then_a_random_sample_labelled(finished_run, tiny_pair, tmp_path):
     """A flat folder of shifted images: a label-free run (support split, the linear probe's ATC estimate, no
     baselines, inconclusive with what to label), every report renders it, `check` exits 4; `curate --random`
     lists a sample; labelled and passed with --shift-labels, the rerun reuses every job and estimates ER."""
     _, cache = finished_run
     ref, shift = tiny_pair
-    flat = tmp_path / "new-site"
-    flat.mkdir()
-    truth = {}
-    for path in sorted(shift.rglob("*.png")):
-        (flat / path.name).write_bytes(path.read_bytes())
-        truth[path.name] = path.parent.name
+    flat, truth = _flat_copy(shift, tmp_path / "new-site")
     run = tmp_path / "run"
     args = ["analyze", "--train", str(ref), "--shift", str(flat), "--out", str(run), "--cache-dir", cache, "-q", *TINY]
     result = CliRunner().invoke(app, args)
@@ -375,12 +380,7 @@ def test_labelled_images_outside_the_max_shift_subsample_are_named(finished_run,
     rerun, jobs reused); labels on images outside it are not used, and a warning says how many."""
     _, cache = finished_run
     ref, shift = tiny_pair
-    flat = tmp_path / "flat"
-    flat.mkdir()
-    truth = {}
-    for path in sorted(shift.rglob("*.png")):
-        (flat / path.name).write_bytes(path.read_bytes())
-        truth[path.name] = path.parent.name
+    flat, truth = _flat_copy(shift, tmp_path / "flat")
     run = tmp_path / "run"
     args = ["analyze", "--train", str(ref), "--shift", str(flat), "--out", str(run), "--cache-dir", cache, "-q",
             "--max-shift", "64", *TINY]
