@@ -28,7 +28,7 @@ def action() -> dict:
 
 def test_action_structure(action):
     assert action["name"] and action["description"]
-    assert set(action["inputs"]) == {"train", "shift", "budget", "fail-on"}
+    assert set(action["inputs"]) == {"train", "shift", "budget", "fail-on", "shift-labels"}
     assert action["inputs"]["train"]["required"] and action["inputs"]["shift"]["required"]
     assert action["inputs"]["budget"]["default"] == "quick"
     assert action["outputs"]["verdict"]["value"] == "${{ steps.verdict.outputs.verdict }}"
@@ -81,10 +81,11 @@ sys.exit(subprocess.call([sys.executable, "-m", "ptdiag", *args]))
     script.chmod(0o755)
 
 
-def _run_action(action: dict, tmp_path: Path, inputs: dict[str, str]) -> tuple[int, dict[str, str], Path]:
+def _run_action(action: dict, tmp_path: Path, inputs: dict[str, str],
+                results: dict | None = None) -> tuple[int, dict[str, str], Path]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    _stub(bin_dir, fixture("basic"))
+    _stub(bin_dir, results or fixture("basic"))
     temp = tmp_path / "runner-temp"
     temp.mkdir()
     output, summary = tmp_path / "github_output", tmp_path / "step_summary.md"
@@ -124,3 +125,16 @@ def test_action_without_fail_on_passes_and_writes_the_summary(action, tmp_path):
     assert code == 0 and outputs["verdict"] == "both"
     assert not (run / "junit.xml").exists()
     assert (tmp_path / "step_summary.md").read_text(encoding="utf-8").strip()
+
+
+def test_action_passes_shift_labels_and_gates_on_the_estimates(action, tmp_path):
+    """With `shift-labels`, analyze gets --shift-labels and the gate reads the estimated verdict (--allow-estimated):
+    'both' in fail-on fails the job (1), not 4 for estimated numbers."""
+    results = fixture("basic")
+    results["data"] |= {"shift_labelled": "sample"}
+    results["data"]["shift"]["n_labelled"] = 200
+    code, _, _ = _run_action(action, tmp_path, {"train": "a", "shift": "b", "fail-on": "both",
+                                               "shift-labels": "labels.csv"}, results)
+    args = json.loads((tmp_path / "bin" / "analyze-args.json").read_text())
+    assert args[args.index("--shift-labels") + 1] == "labels.csv"
+    assert code == 1
