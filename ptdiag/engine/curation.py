@@ -101,6 +101,9 @@ def _from_shift(run_dir: Path, results: dict[str, Any], predictions: pd.DataFram
 def _from_reference(run_dir: Path, results: dict[str, Any], predictions: pd.DataFrame, classes: list[str], n: int,
                     seed: int) -> CuratedSet:
     remedy = next((r for r in results.get("remedies") or [] if r.get("method") == "reweight"), None)
+    if remedy is None and results["data"].get("shift_labelled", "all") != "all":
+        raise DataError(f"{run_dir}: no reweighting weights: the remedies need a labelled shifted set, and this "
+                        "run's is not (or only a sample is)", hint="`--from shift` works on it")
     if remedy is None:
         raise DataError(f"{run_dir}: no reweighting weights (the run was made with --no-remedies)",
                         hint="rerun `ptdiag analyze` without --no-remedies")

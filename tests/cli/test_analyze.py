@@ -355,6 +355,8 @@ def test_unlabelled_flat_folder_then_a_random_sample_labelled(finished_run, tiny
     gate = CliRunner().invoke(app, ["check", str(run), "--fail-on", "dataset-bias", "--allow-estimated"])
     assert gate.exit_code == 4 and "unlabelled" in gate.output
 
+    refused = CliRunner().invoke(app, ["curate", str(run), "--from", "reference"])
+    assert refused.exit_code == 3 and "need a labelled shifted set" in refused.output
     listed = CliRunner().invoke(app, ["curate", str(run), "--from", "shift", "--random", "--n", "60"])
     assert listed.exit_code == 0, listed.output
     sample = pd.read_csv(run / "curated-shift-random-60.csv")
