@@ -168,8 +168,8 @@ def _print_plan(config) -> None:
     pair = load_pair(config.train, config.shift, fmt=config.format, strict=config.strict,
                      min_per_class=config.min_per_class, **config.source_options())
     label_free = not config.shift_labels and (config.ignore_shift_labels or bool((pair.shift.labels < 0).all()))
-    if label_free:  # no shifted label: the label-free part only (support split and linear probes)
-        config = dataclasses.replace(config, strategies=("lp",), remedies=False, baseline_seeds=())
+    if label_free:  # no shifted label: the label-free part only (support split and the pre-trained recipes)
+        config = dataclasses.replace(config, remedies=False, baseline_seeds=())
     plan = make_plan(config, len(pair.reference.labels), len(pair.shift.labels), len(pair.classes))
     table = Table(title=f"ptdiag analyze --dry-run (budget {config.budget}, device {plan.device})")
     table.add_column("what")
@@ -177,7 +177,7 @@ def _print_plan(config) -> None:
     rows = [
         ("reference images (train/val/test)",
          f"{plan.n_reference} ({plan.split['train']}/{plan.split['val']}/{plan.split['test']})"),
-        ("shifted images", str(plan.n_shift) + (" (unlabelled: label-free run, no baselines or fine-tuning)"
+        ("shifted images", str(plan.n_shift) + (" (unlabelled: label-free run, no baselines or remedies)"
                                                  if label_free else "")),
         ("classes", str(len(pair.classes))),
         ("baseline runs × checkpoints", f"{plan.baseline_runs} runs, {plan.baseline_points} points"),

@@ -69,7 +69,7 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
     support_spec = support_job(config, feat_specs[0].name, feat_specs[0].key(data.fingerprint))
     executor.prefetch([support_spec], run_support, ctx)  # the support split needs only the features
     if data.shift_labelled is not None and not data.shift_labelled.any():
-        return _label_free(ctx, stage, feat_specs, support_spec, run_dir, timings, clock, device)
+        return _label_free(ctx, stage, feat_specs, activation_keys, support_spec, run_dir, timings, clock, device)
     pretrained, probes = _pretrained_evals(ctx, stage, feat_specs, activation_keys)
     ctx = dataclasses.replace(ctx, probes=probes)
     base_outputs = stage("baselines", base_specs, run_baseline, ctx)
@@ -112,19 +112,14 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
 
 
 
-def _label_free(ctx: Context, stage, feat_specs: list[JobSpec], support_spec: JobSpec, run_dir: Path,
-                timings: dict[str, float], clock: float, device) -> dict[str, Any]:
-    """No shifted image is labelled: the support split and each backbone's linear probe (its shifted accuracy
-    estimated by ATC), nothing that needs shifted labels; results.json says what to label. The jobs are the full
-    analysis' own, so a rerun with --shift-labels reuses them."""
+def _label_free(ctx: Context, stage, feat_specs: list[JobSpec], activation_keys: dict[str, str],
+                support_spec: JobSpec, run_dir: Path, timings: dict[str, float], clock: float,
+                device) -> dict[str, Any]:
+    """No shifted image is labelled: the support split and every pre-trained recipe (each one's shifted accuracy
+    estimated by ATC), nothing that needs shifted labels (the baselines, the remedies); results.json says what to
+    label. The jobs are the full analysis' own, so a rerun with --shift-labels reuses them."""
     config, data = ctx.config, ctx.data
-    evals = []
-    for backbone, feat_spec in zip(backbones(config), feat_specs, strict=True):
-        probe = stage("probe", [probe_job(config, backbone.label, feat_spec.key(data.fingerprint))], run_probe, ctx)[0]
-        evals.append(evaluation(data, probe.arrays["pred_test"], probe.arrays["pred_shift"], _scores(probe),
-                                name=f"{backbone.label}/lp", kind="pretrained",
-                                meta=dict(model=backbone.label, strategy="lp", lr=None, C=probe.meta["C"],
-                                          seed=config.seed, val_acc=probe.meta["val_acc"])))
+    evals, _ = _pretrained_evals(ctx, stage, feat_specs, activation_keys)
     try:
         support_out = stage("support", [support_spec], run_support, ctx)[0]
         support = support_from_job(support_out).at_epsilon(config.epsilon)
