@@ -59,7 +59,9 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
         timings[name] = timings.get(name, 0.0) + spent
         return outputs
 
-    base_specs = baseline_jobs(config)
+    # No shifted label at all: the label-free run (support split and pre-trained recipes; no baselines, remedies).
+    label_free = data.shift_labelled is not None and not data.shift_labelled.any()
+    base_specs = [] if label_free else baseline_jobs(config)
     executor.prefetch(base_specs, run_baseline, ctx)  # Ray: baselines train alongside the pre-trained stages
     activations, activation_keys = _activations(ctx, stage)  # top-block recipe: activations come first
     ctx = dataclasses.replace(ctx, activations=activations)
@@ -68,11 +70,9 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
     ctx = dataclasses.replace(ctx, features={s.name: o for s, o in zip(feat_specs, feat_outputs, strict=True)})
     support_spec = support_job(config, feat_specs[0].name, feat_specs[0].key(data.fingerprint))
     executor.prefetch([support_spec], run_support, ctx)  # the support split needs only the features
-    if data.shift_labelled is not None and not data.shift_labelled.any():
-        return _label_free(ctx, stage, feat_specs, activation_keys, support_spec, run_dir, timings, clock, device)
     pretrained, probes = _pretrained_evals(ctx, stage, feat_specs, activation_keys)
     ctx = dataclasses.replace(ctx, probes=probes)
-    base_outputs = stage("baselines", base_specs, run_baseline, ctx)
+    base_outputs = stage("baselines", base_specs, run_baseline, ctx) if base_specs else []
     evals = _baseline_evals(ctx, base_specs, base_outputs) + pretrained
     try:
         support_out = stage("support", [support_spec], run_support, ctx)[0]
@@ -84,16 +84,18 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
     ctx = dataclasses.replace(ctx, baselines=remedy_bases)
     remedy_out = stage("remedies", remedy_jobs, run_remedies, ctx)[0] if remedy_jobs else None
     start = time.perf_counter()
-    verdict_config = VerdictConfig(material_margin=config.material_points / 100,
-                                   material_share=config.material_share, min_r2=config.min_r2)
-    scored = evals + remedy_evals(ctx, remedy_out, support)
-    scores = score(scored, support, StatsConfig(scale=config.scale, epsilon=config.epsilon,
-                                               bootstrap=config.bootstrap, seed=config.seed, verdict=verdict_config),
-                   shift_labelled=data.shift_labelled)
+    if label_free:
+        score_dict = unlabelled_scores(evals, support, len(data.shift_index))
+    else:
+        verdict_config = VerdictConfig(material_margin=config.material_points / 100,
+                                       material_share=config.material_share, min_r2=config.min_r2)
+        stats_config = StatsConfig(scale=config.scale, epsilon=config.epsilon, bootstrap=config.bootstrap,
+                                   seed=config.seed, verdict=verdict_config)
+        scored = evals + remedy_evals(ctx, remedy_out, support)
+        score_dict = score(scored, support, stats_config, shift_labelled=data.shift_labelled).to_dict()
     timings["statistics"] = time.perf_counter() - start
     timings["total"] = sum(timings.values())
     timings["this_invocation"] = time.perf_counter() - clock  # wall time of this call (small when resuming)
-    score_dict = scores.to_dict()
     remedy_scores = score_dict.pop("remedy_scores", None)
     if support is None:
         score_dict["warnings"] = [*score_dict.get("warnings", []), "the support split could not run (see "
@@ -110,31 +112,6 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
     return results
 
 
-
-
-def _label_free(ctx: Context, stage, feat_specs: list[JobSpec], activation_keys: dict[str, str],
-                support_spec: JobSpec, run_dir: Path, timings: dict[str, float], clock: float,
-                device) -> dict[str, Any]:
-    """No shifted image is labelled: the support split and every pre-trained recipe (each one's shifted accuracy
-    estimated by ATC), nothing that needs shifted labels (the baselines, the remedies); results.json says what to
-    label. The jobs are the full analysis' own, so a rerun with --shift-labels reuses them."""
-    config, data = ctx.config, ctx.data
-    evals, _ = _pretrained_evals(ctx, stage, feat_specs, activation_keys)
-    try:
-        support_out = stage("support", [support_spec], run_support, ctx)[0]
-        support = support_from_job(support_out).at_epsilon(config.epsilon)
-    except DataError as exc:
-        log.warning("support split skipped: %s", exc.message)
-        support_out, support = None, None
-    start = time.perf_counter()
-    score_dict = unlabelled_scores(evals, support, len(data.shift_index))
-    timings["statistics"] = time.perf_counter() - start
-    timings["total"] = sum(timings.values())
-    timings["this_invocation"] = time.perf_counter() - clock
-    results = assemble_results(config, data, score_dict, support, support_out, evals, timings, device, [])
-    write_predictions(run_dir, data, evals, support_out)
-    write_json_atomic(run_dir / "results.json", validate_results(results))
-    return results
 
 
 def _baseline_evals(ctx: Context, specs: list[JobSpec], outputs: list[JobOutput]) -> list[ModelEval]:
