@@ -164,10 +164,11 @@ def _finish(results: dict, run_dir: Path, gate_kinds: set[str], quiet: bool) -> 
 def _print_plan(config) -> None:
     from ptdiag.data.ingest import load_pair
     from ptdiag.engine.plan import make_plan
+    from ptdiag.engine.rundata import analysed_shift_labels
 
     pair = load_pair(config.train, config.shift, fmt=config.format, strict=config.strict,
                      min_per_class=config.min_per_class, **config.source_options())
-    label_free = not config.shift_labels and (config.ignore_shift_labels or bool((pair.shift.labels < 0).all()))
+    label_free = not (analysed_shift_labels(config, pair) >= 0).any()
     if label_free:  # no shifted label: the label-free part only (support split and the pre-trained recipes)
         config = dataclasses.replace(config, remedies=False, baseline_seeds=())
     plan = make_plan(config, len(pair.reference.labels), len(pair.shift.labels), len(pair.classes))

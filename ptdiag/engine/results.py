@@ -37,12 +37,11 @@ def assemble_results(config, data: RunData, scores: dict, support: SupportSplit 
         not_measured = {"remedies_note": f"remedies were not measured: they train on labelled shifted images, and "
                                          f"{int(labelled.sum())} of {labelled.size} are labelled"}
 
-    def describe(image_set, index, labels=None) -> dict[str, Any]:
-        labels = image_set.labels[index] if labels is None else labels
+    def describe(image_set, index, labels) -> dict[str, Any]:
         counts = {pair.classes[c]: int((labels == c).sum()) for c in range(len(pair.classes))}
         return {"n": int(len(index)), "n_total": len(image_set.labels), "root": str(image_set.root),
                 "classes": list(pair.classes), "fingerprint": image_set.fingerprint, "class_counts": counts,
-                "n_labelled": int(len(index) if labelled is None or image_set is pair.reference else labelled.sum())}
+                "n_labelled": int((labels >= 0).sum())}
 
     return {
         "schema_version": SCHEMA_VERSION,
@@ -50,7 +49,7 @@ def assemble_results(config, data: RunData, scores: dict, support: SupportSplit 
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config.to_dict(),
         "data": {
-            "reference": describe(pair.reference, data.ref_index),
+            "reference": describe(pair.reference, data.ref_index, data.reference.labels),
             "shift": describe(pair.shift, data.shift_index, data.shift.labels),
             "shift_labelled": "all" if labelled is None else ("sample" if labelled.any() else "none"),
             "split": {k: int(len(v)) for k, v in data.split.items()},

@@ -148,7 +148,7 @@ def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> Ru
     # Stratified by the set's own labels, not --shift-labels: a rerun with a labelled sample analyses the same images
     # (and reuses every job) as the run its sample was drawn from.
     shift_index = _stratified_subsample(pair.shift.labels, config.max_shift, config.seed)
-    all_shift_labels = _shift_labels(config, pair)
+    all_shift_labels = analysed_shift_labels(config, pair)
     shift_labels = all_shift_labels[shift_index]
     labels = pair.reference.labels[ref_index]
     manifest = pair.reference.splits[ref_index] if pair.reference.splits is not None else None
@@ -174,7 +174,7 @@ def prepare_data(config: AnalyzeConfig, run_dir: Path, progress: Progress) -> Ru
     return data
 
 
-def _shift_labels(config: AnalyzeConfig, pair: DatasetPair) -> np.ndarray:
+def analysed_shift_labels(config: AnalyzeConfig, pair: DatasetPair) -> np.ndarray:
     """The shifted images' labels as the analysis may use them: the set's own (UNLABELLED where it has none), none
     with --ignore-shift-labels, completed by --shift-labels FILE."""
     labels = pair.shift.labels.copy()
