@@ -26,6 +26,7 @@ from ptdiag.data.types import (
     Listing,
     SourceOptions,
     quote_names,
+    unlabelled_finding,
 )
 from ptdiag.errors import DataError
 
@@ -156,9 +157,8 @@ def _unlabelled_folder(root: Path, entries: list, listing: Listing) -> Listing:
               if not _is_hidden(e.name) and not e.is_dir() and Path(e.name).suffix.lower() in IMAGE_EXTENSIONS]
     listing.paths, listing.class_names = images, [UNLABELLED_NAME] * len(images)
     listing.findings = [f for f in listing.findings if f.code != "stray-files"]
-    listing.findings.append(Finding("info", "shift-unlabelled", f"shift: {len(images)} images without class folders: "
-                                    "read as unlabelled (label a random sample and pass it with --shift-labels)",
-                                    str(root)))
+    listing.findings += unlabelled_finding(listing.class_names, "images (no class folders)", str(root),
+                                           " (label a random sample and pass it with --shift-labels)")
     return listing
 
 
@@ -249,12 +249,8 @@ def _discover_manifest(manifest: Path, role: str, fmt: str) -> Listing:
             )
         )
     listing.class_names = [y for y, k in zip(labels, keep, strict=True) if k]
-    n_unlabelled = listing.class_names.count(UNLABELLED_NAME)
-    if n_unlabelled:
-        listing.findings.append(Finding("info", "shift-unlabelled", f"shift: {n_unlabelled} of "
-                                        f"{len(listing.class_names)} manifest rows have no label: read as unlabelled "
-                                        "(the labelled rows must be a random sample of the shifted set)",
-                                        str(manifest)))
+    listing.findings += unlabelled_finding(listing.class_names, "manifest rows", str(manifest),
+                                           " (the labelled rows must be a random sample of the shifted set)")
     if groups is not None:
         groups = [g or f"<row {i + 1}>" for i, (g, k) in enumerate(zip(groups, keep, strict=True)) if k]
     listing.groups = groups

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from ptdiag.data.sources import TableRow
-from ptdiag.data.types import UNLABELLED_NAME, Finding, Listing, SourceOptions, quote_names
+from ptdiag.data.types import UNLABELLED_NAME, Finding, Listing, SourceOptions, quote_names, unlabelled_finding
 from ptdiag.errors import DataError
 
 HUB_PREFIX = "hf://datasets/"
@@ -179,11 +179,7 @@ def _listing(role, path, split, features, schema, files, kind, dataset, options:
         listing.paths.append(TableRow(ref, f"row={row}", files, kind, image_col, row, base))
         listing.class_names.append(label)
     listing.findings += missing
-    n_unlabelled = listing.class_names.count(UNLABELLED_NAME)
-    if n_unlabelled:
-        listing.findings.append(Finding("info", "shift-unlabelled", f"shift: {n_unlabelled} of "
-                                        f"{len(listing.class_names)} rows have no label: read as unlabelled",
-                                        str(path)))
+    listing.findings += unlabelled_finding(listing.class_names, "rows", str(path))
     if by_value:
         listing.findings.append(
             Finding(

@@ -105,8 +105,7 @@ def scan_pair(
     findings += ref_bad + shift_bad
     findings += conversion_findings(ref_set) + conversion_findings(shift_set)
 
-    unlabelled = shift_set.labels == (shift_set.classes.index(UNLABELLED_NAME)
-                                      if UNLABELLED_NAME in shift_set.classes else -2)
+    unlabelled = np.array([shift_set.classes[y] == UNLABELLED_NAME for y in shift_set.labels], dtype=bool)
     classes, align_findings = align_classes(ref_set, shift_set.subset(~unlabelled), listed)
     if unlabelled.any():  # unlabelled images may be of any reference class: keep them all
         classes = [c for c, n in ref_set.class_counts().items() if n]

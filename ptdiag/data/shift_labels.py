@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ptdiag.data.types import ImageSet
+from ptdiag.data.types import UNLABELLED, ImageSet
 from ptdiag.errors import UsageError
 
-UNLABELLED = -1  # the label of a shifted image whose class is not known
+__all__ = ["UNLABELLED", "read_shift_labels"]
 
 
 def read_shift_labels(path: str | Path, shift: ImageSet, classes: list[str],

@@ -33,7 +33,17 @@ class Finding:
         return {"level": self.level, "code": self.code, "message": self.message, "path": self.path}
 
 
-UNLABELLED_NAME = ""  # the class name of a shifted image without a label (label -1 once aligned)
+UNLABELLED_NAME = ""  # the class name of a shifted image without a label, in a listing
+UNLABELLED = -1  # its label once the classes are aligned (ImageSet.subset maps unknown classes to -1)
+
+
+def unlabelled_finding(class_names: Sequence[str], unit: str, source: str, note: str = "") -> list[Finding]:
+    """The info finding that a shifted listing holds unlabelled images (none when every one has a label)."""
+    n = list(class_names).count(UNLABELLED_NAME)
+    if not n:
+        return []
+    return [Finding("info", "shift-unlabelled", f"shift: {n} of {len(class_names)} {unit} have no label: read as "
+                    f"unlabelled{note}", source)]
 
 
 @dataclass

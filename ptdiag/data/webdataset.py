@@ -17,7 +17,15 @@ import tarfile
 from pathlib import Path
 
 from ptdiag.data.sources import TarMember
-from ptdiag.data.types import IMAGE_EXTENSIONS, UNLABELLED_NAME, Finding, Listing, SourceOptions, quote_names
+from ptdiag.data.types import (
+    IMAGE_EXTENSIONS,
+    UNLABELLED_NAME,
+    Finding,
+    Listing,
+    SourceOptions,
+    quote_names,
+    unlabelled_finding,
+)
 from ptdiag.errors import DataError
 
 _KEY = re.compile(r"^((?:.*/|)[^.]+)[.]([^/]*)$")  # webdataset.tariterators.base_plus_ext
@@ -86,11 +94,7 @@ def discover_shards(spec: str, role: str, options: SourceOptions) -> Listing:
                 listing.paths.append(TarMember(ref, rel, str(shard), member.offset_data, member.size))
                 listing.class_names.append(label)
                 by_value = by_value or label.lstrip("-").isdigit()
-    n_unlabelled = listing.class_names.count(UNLABELLED_NAME)
-    if n_unlabelled:
-        listing.findings.append(Finding("info", "shift-unlabelled", f"shift: {n_unlabelled} of "
-                                        f"{len(listing.class_names)} samples have no label: read as unlabelled",
-                                        str(source)))
+    listing.findings += unlabelled_finding(listing.class_names, "samples", str(source))
     if by_value:
         listing.findings.append(
             Finding("info", "labels-by-value", f"{role}: integer labels without class names; classes are matched "

@@ -54,34 +54,43 @@ def curate_run(run_dir: Path, results: dict[str, Any], n: int, source: str, seed
     if random and source != "shift":
         raise UsageError("--random draws shifted images to label; use it with --from shift")
     if source == "shift":
-        return _random_shift(predictions, results, classes, n, seed) if random else \
+        return _random_shift(run_dir, results, predictions, classes, n, seed) if random else \
             _from_shift(run_dir, results, predictions, classes, n)
     return _from_reference(run_dir, results, predictions, classes, n, seed)
 
 
-def _random_shift(predictions: pd.DataFrame, results: dict[str, Any], classes: list[str], n: int,
-                  seed: int) -> CuratedSet:
-    primary = results["verdict"].get("primary") or results["pretrained"][0]["name"]
-    rows = predictions[(predictions["model"] == primary) & (predictions["set"] == "shift")]
-    rows = rows.drop_duplicates("example_id").sort_values("example_id")
-    if n > len(rows):
-        raise UsageError(f"--n {n} is more than the {len(rows)} shifted images of the run")
-    table = rows.iloc[np.sort(np.random.default_rng(seed).choice(len(rows), n, replace=False))]
-    out = [{"path": p, "label": "", "predicted": classes[int(c)], "density_ratio": float(r), "weight": None,
-            "stratum": "random", "reason": "uniform random draw"}
-           for p, c, r in zip(table["path"], table["prediction"], table["density_ratio"], strict=True)]
-    return CuratedSet("shift", out, f"{n} shifted images drawn uniformly at random (seed {seed}): label them and "
-                                    "pass the file with --shift-labels")
-
-
-def _from_shift(run_dir: Path, results: dict[str, Any], predictions: pd.DataFrame, classes: list[str],
-                n: int) -> CuratedSet:
+def _shift_rows(run_dir: Path, results: dict[str, Any], predictions: pd.DataFrame,
+                n: int) -> tuple[str, pd.DataFrame]:
+    """The primary recipe and its predictions on every analysed shifted image (its first seed), in example order."""
     primary = results["verdict"].get("primary") or results["pretrained"][0]["name"]
     rows = predictions[(predictions["model"] == primary) & (predictions["set"] == "shift")]
     rows = rows[rows["seed"] == rows["seed"].min()] if rows["seed"].notna().any() else rows
     rows = rows.sort_values("example_id")
     if n > len(rows):
         raise UsageError(f"--n {n} is more than the {len(rows)} shifted images of {run_dir}")
+    return primary, rows
+
+
+def _to_label(table: pd.DataFrame, classes: list[str], strata: list[str], reasons: list[str]) -> list[dict[str, Any]]:
+    """Manifest rows of chosen shifted images, their label left empty to fill in."""
+    return [{"path": p, "label": "", "predicted": classes[int(c)], "density_ratio": float(r), "weight": None,
+             "stratum": s, "reason": why}
+            for p, c, r, s, why in zip(table["path"], table["prediction"], table["density_ratio"], strata, reasons,
+                                       strict=True)]
+
+
+def _random_shift(run_dir: Path, results: dict[str, Any], predictions: pd.DataFrame, classes: list[str], n: int,
+                  seed: int) -> CuratedSet:
+    _, rows = _shift_rows(run_dir, results, predictions, n)
+    table = rows.iloc[np.sort(np.random.default_rng(seed).choice(len(rows), n, replace=False))]
+    out = _to_label(table, classes, ["random"] * n, ["uniform random draw"] * n)
+    return CuratedSet("shift", out, f"{n} shifted images drawn uniformly at random (seed {seed}): label them and "
+                                    "pass the file with --shift-labels")
+
+
+def _from_shift(run_dir: Path, results: dict[str, Any], predictions: pd.DataFrame, classes: list[str],
+                n: int) -> CuratedSet:
+    primary, rows = _shift_rows(run_dir, results, predictions, n)
     rho = rows["density_ratio"].to_numpy(dtype=float)
     if not np.isfinite(rho).all():
         raise DataError(f"{run_dir}: the run has no support split (density ratios), which `--from shift` strata need",
@@ -89,11 +98,7 @@ def _from_shift(run_dir: Path, results: dict[str, Any], predictions: pd.DataFram
     features = _features(run_dir, primary.split("/")[0], len(rows))
     predicted = rows["prediction"].to_numpy(dtype=int)
     chosen = select_shift(features, predicted, rho, results["config"]["epsilon"], n, classes)
-    table = rows.iloc[chosen.index]
-    out = [{"path": p, "label": "", "predicted": classes[int(c)], "density_ratio": float(r), "weight": None,
-            "stratum": s, "reason": why}
-           for p, c, r, s, why in zip(table["path"], table["prediction"], table["density_ratio"], chosen.stratum,
-                                      chosen.reason, strict=True)]
+    out = _to_label(rows.iloc[chosen.index], classes, chosen.stratum, chosen.reason)
     return CuratedSet("shift", out, f"{n} shifted images to label, spread over {primary}'s predicted classes and "
                                     f"the density-ratio bands (k-center on its features within each stratum)")
 
