@@ -71,6 +71,15 @@ def atc_predictions(ref_scores: np.ndarray, ref_correct: np.ndarray, shift_score
     return (np.asarray(shift_scores, dtype=np.float64) > threshold).astype(float)
 
 
+def model_atc(e: Any, score: str = SCORE) -> np.ndarray | None:
+    """ATC's per-image prediction for one evaluation (a ``ModelEval``) from its confidence `score`; None when the
+    evaluation has no confidence scores."""
+    if e.ref_scores is None or e.shift_scores is None:
+        return None
+    row = SCORES.index(score)
+    return atc_predictions(e.ref_scores[row], e.ref_correct, e.shift_scores[row])
+
+
 def powered_values(covariates: np.ndarray, correct: np.ndarray,
                    labelled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-image values v whose mean over any images is the regression estimate of the accuracy there, and the
@@ -106,13 +115,7 @@ def estimate_shift(evals: list, labelled: np.ndarray) -> tuple[list, list[ModelE
     scores add no covariate; with none at all, the labelled images alone decide.
     """
     mask = np.asarray(labelled, dtype=bool)
-    predictions: list[np.ndarray | None] = []
-    for e in evals:
-        if e.ref_scores is not None and e.shift_scores is not None:
-            row = SCORES.index(SCORE)
-            predictions.append(atc_predictions(e.ref_scores[row], e.ref_correct, e.shift_scores[row]))
-        else:
-            predictions.append(None)
+    predictions = [model_atc(e) for e in evals]
     columns = []
     for family in (("pretrained",), ("baseline",)):
         rows = [p for p, e in zip(predictions, evals, strict=True) if p is not None and e.kind in family]
@@ -203,11 +206,9 @@ def unlabelled_scores(evals: list, support: Any, n_shift: int) -> dict[str, Any]
 def _atc_row(seeds: list, support: Any) -> dict[str, Any]:
     """A pre-trained recipe's row: reference accuracy measured, shifted accuracy (and per split) estimated by ATC,
     averaged over its fine-tuning seeds."""
-    row = SCORES.index(SCORE)
-    other = 1 - row  # the other score: a cross-check the report states
-    predictions = [atc_predictions(e.ref_scores[row], e.ref_correct, e.shift_scores[row]) for e in seeds]
-    other_shares = [float(atc_predictions(e.ref_scores[other], e.ref_correct, e.shift_scores[other]).mean())
-                    for e in seeds]
+    other = next(name for name in SCORES if name != SCORE)  # the other score: a cross-check the report states
+    predictions = [model_atc(e) for e in seeds]
+    other_shares = [float(model_atc(e, other).mean()) for e in seeds]
 
     def share(mask: np.ndarray | None) -> float | None:
         if mask is not None and not mask.any():

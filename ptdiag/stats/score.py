@@ -198,14 +198,13 @@ def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsCon
                 "resampling": "runs (clusters), reference-test and shifted examples (paired across models), "
                               "fine-tuning seeds, support-mask fold assignment; lines refitted per replicate with "
                               "the errors-in-x slope correction; percentile intervals re-centred on the point"}
-    if labels_section is not None:
+    base_rows = [sections.baseline_row(b, design, i) for i, b in enumerate(baselines)]
+    if labels_section is not None:  # every shifted accuracy is an estimate: say so beside it
         settings["shift_labels"] = labels_section
         warnings.append(f"shifted accuracies are estimated: {labels_section['labelled']} of {n_shift} shifted "
                         f"images are labelled ({ESTIMATOR}: the models' confidence, corrected on the labelled "
                         "images; the labelled images must be a random sample of the shifted set)"
                         + _atc_errors(labels_section))
-    base_rows = [sections.baseline_row(b, design, i) for i, b in enumerate(baselines)]
-    if labels_section is not None:  # every shifted accuracy below is an estimate: say so beside it
         for row in base_rows + rows + remedy_rows:
             row |= {"estimated": True, "estimator": ESTIMATOR}
     return Scores(
@@ -310,6 +309,7 @@ def _design(baselines: list[ModelEval], groups: list[Group], support: SupportSpl
             matching: bool = True) -> Design:
     runs = list(dict.fromkeys(str(b.run) for b in baselines))
     run_index = np.array([runs.index(str(b.run)) for b in baselines])
+    fold = run_index % 2  # difficulty-matching folds: alternate runs
     base_ref = np.vstack([np.asarray(b.ref_correct, dtype=float) for b in baselines])
     base_shift = np.vstack([np.asarray(b.shift_correct, dtype=float) for b in baselines])
     n_ref, n_shift = base_ref.shape[1], base_shift.shape[1]
@@ -318,7 +318,7 @@ def _design(baselines: list[ModelEval], groups: list[Group], support: SupportSpl
         masks = np.vstack([support.in_support[None, :], support.in_support_draws()])
         if matching and len(runs) >= 2:  # cross-fitted over two folds of runs (one run cannot be)
             ones = np.ones((masks.shape[0], len(baselines)))
-            matched = 0.5 * sum(fold_matching_weights(base_shift, run_index % 2, ones, masks))
+            matched = 0.5 * sum(fold_matching_weights(base_shift, fold, ones, masks))
     return Design(
         base_ref=base_ref, base_shift=base_shift, run_index=run_index,
         seed_ref=np.vstack([g.ref for g in groups]) if groups else np.zeros((0, n_ref)),
@@ -326,7 +326,7 @@ def _design(baselines: list[ModelEval], groups: list[Group], support: SupportSpl
         group_index=np.concatenate([[i] * g.ref.shape[0] for i, g in enumerate(groups)]).astype(int)
         if groups else np.zeros(0, dtype=int),
         pooled=np.array([g.kind == "pretrained" for g in groups], dtype=bool), masks=masks, matched=matched,
-        matched_fold=None if matched is None else run_index % 2,
+        matched_fold=None if matched is None else fold,
         scale=scale,
     )
 
