@@ -129,6 +129,8 @@ def data_table(results: dict[str, Any]) -> RenderableType:
     ref_counts, shift_counts = ref.get("class_counts") or {}, shift.get("class_counts") or {}
     for name in list(dict.fromkeys([*ref["classes"], *shift["classes"]])):
         table.add_row(Text(name), _count(ref_counts.get(name)), _count(shift_counts.get(name)))
+    if data.get("shift_labelled", "all") != "all":  # the class counts hold the labelled shifted images only
+        table.add_row(Text("(unlabelled)"), Text(DASH), Text(f"{shift['n'] - shift.get('n_labelled', 0):,}"))
     table.add_row(Text("total", style="bold"), Text(f"{ref['n']:,}"), Text(f"{shift['n']:,}"))
     split = data["split"]
     lines = [
