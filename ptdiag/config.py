@@ -130,6 +130,11 @@ class AnalyzeConfig:
     fail_on: tuple[str, ...] = setting((), "Comma list of verdict kinds that fail (exit 1; 4 for inconclusive).")
     save_checkpoints: bool = setting(False, "Keep fine-tuned weights in RUN/checkpoints/.")
     remedies: bool = setting(True, "Measure last-layer retraining and reweighting next to pre-training.")
+    curated_sizes: tuple[int, ...] = setting((), "Comma list of curated-set sizes: fine-tune the pre-trained model "
+                                             "on that many curated (and random) labelled shifted images, scored on "
+                                             "the other half of the shifted set (docs/REPORTS.md); adds two "
+                                             "fine-tunes per size and half.",
+                                             standard=(50, 100, 200, 500), full=(50, 100, 200, 500))
     executor: str = setting("local", "local (this process) | ray (a Ray cluster; needs ptdiag[ray], see "
                             "docs/SCALING.md).", choices=("local", "ray"))
     ray_address: str | None = setting(None, "Ray cluster to join.", none="$RAY_ADDRESS, else a local Ray instance")
@@ -168,6 +173,8 @@ class AnalyzeConfig:
             raise UsageError("--ft-from-block must be 0 (end to end) or more, and --ft-seeds at least 1")
         if self.folds < 2:
             raise UsageError("--folds must be at least 2")
+        if any(n < 1 for n in self.curated_sizes):
+            raise UsageError(f"--curated-sizes must be positive image counts. Got {list(self.curated_sizes)}.")
         return self
 
     def to_dict(self) -> dict[str, Any]:

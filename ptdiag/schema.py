@@ -83,8 +83,8 @@ _remedy = {
                  "ref_acc", "shift_acc", "in_acc", "out_acc", "er", "er_in", "er_out", "recovered"],
     "properties": {
         "name": {"type": "string"},
-        "method": {"enum": ["last-layer", "reweight"]},
-        "data": {"enum": ["labelled-shift", "reference-reweighted"]},
+        "method": {"enum": ["last-layer", "reweight", "curated-finetune"]},
+        "data": {"enum": ["labelled-shift", "reference-reweighted", "curated-shift", "random-shift"]},
         "base": {"type": "string"},
         "n_shift_labelled": {"type": "integer", "minimum": 0},
         "held_out": {"type": "boolean"},
@@ -99,9 +99,15 @@ _remedy = {
                       "properties": {"n_per_class": {"type": "integer", "minimum": 1}, "shift_acc": _opt_num,
                                      "in_acc": _opt_num, "out_acc": _opt_num}},
         },
+        "size_curve": {
+            "type": "array",
+            "items": {"type": "object", "required": ["n_images", "shift_acc", "in_acc", "out_acc"],
+                      "properties": {"n_images": {"type": "integer", "minimum": 1}, "shift_acc": _opt_num,
+                                     "in_acc": _opt_num, "out_acc": _opt_num}},
+        },
     },
-    "if": {"properties": {"method": {"const": "last-layer"}}},
-    "then": {"required": ["label_budget"]},
+    "allOf": [{"if": {"properties": {"method": {"const": "last-layer"}}}, "then": {"required": ["label_budget"]}},
+              {"if": {"properties": {"method": {"const": "curated-finetune"}}}, "then": {"required": ["size_curve"]}}],
 }
 
 RESULTS_SCHEMA: dict[str, Any] = {

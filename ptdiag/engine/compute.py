@@ -16,6 +16,7 @@ from ptdiag._io import write_json_atomic
 from ptdiag.config import AnalyzeConfig
 from ptdiag.engine.executors import make_executor
 from ptdiag.engine.jobkinds.baseline import BaselineParams, baseline_jobs, run_baseline
+from ptdiag.engine.jobkinds.curated import curated_specs, run_curated
 from ptdiag.engine.jobkinds.features import backbones, feature_jobs, run_features
 from ptdiag.engine.jobkinds.finetune import activation_spec, finetune_spec, run_activations, run_finetune
 from ptdiag.engine.jobkinds.probe import probe_job, run_probe
@@ -26,6 +27,7 @@ from ptdiag.engine.models import pick_device
 from ptdiag.engine.results import assemble_results, write_predictions
 from ptdiag.engine.rundata import Context, Progress, RunData, evaluation
 from ptdiag.errors import DataError, ResourceError
+from ptdiag.remedies.summary import curated_advice
 from ptdiag.schema import validate_results
 from ptdiag.stats.estimated import unlabelled_scores
 from ptdiag.stats.score import ModelEval, StatsConfig, score
@@ -81,8 +83,11 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
         log.warning("support split skipped: %s", exc.message)
         support_out, support = None, None
     remedy_jobs, remedy_bases = remedy_specs(config, ctx, base_specs, base_outputs, feat_specs)
-    ctx = dataclasses.replace(ctx, baselines=remedy_bases)
-    remedy_out = stage("remedies", remedy_jobs, run_remedies, ctx)[0] if remedy_jobs else None
+    ctx = dataclasses.replace(ctx, baselines=remedy_bases, support=support_out)
+    remedy_outs = stage("remedies", remedy_jobs, run_remedies, ctx) if remedy_jobs else []
+    curated_jobs = curated_specs(config, ctx, feat_specs, pretrained, support_spec if support else None,
+                                 activation_keys)
+    remedy_outs += stage("curated", curated_jobs, run_curated, ctx) if curated_jobs else []
     start = time.perf_counter()
     if label_free:
         score_dict = unlabelled_scores(evals, support, len(data.shift_index))
@@ -91,7 +96,7 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
                                        material_share=config.material_share, min_r2=config.min_r2)
         stats_config = StatsConfig(scale=config.scale, epsilon=config.epsilon, bootstrap=config.bootstrap,
                                    seed=config.seed, verdict=verdict_config)
-        scored = evals + remedy_evals(ctx, remedy_out, support)
+        scored = evals + remedy_evals(ctx, remedy_outs, support)
         score_dict = score(scored, support, stats_config, shift_labelled=data.shift_labelled).to_dict()
     timings["statistics"] = time.perf_counter() - start
     timings["total"] = sum(timings.values())
@@ -105,13 +110,24 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
             f"{data.labelled_outside} labelled shifted image(s) lie outside the {len(data.shift_index)} analysed "
             "ones (--max-shift subsample) and were not used; label from `ptdiag curate --from shift --random`, "
             "which draws from the analysed images, or raise --max-shift")
-    remedies = remedy_section(ctx, remedy_out, support, remedy_scores)
+    remedies = remedy_section(ctx, remedy_outs, support, remedy_scores)
+    _cite_curated(score_dict, remedies, support, len(data.shift_index))
     results = assemble_results(config, data, score_dict, support, support_out, evals, timings, device, remedies)
-    write_predictions(run_dir, ctx.data, evals, support_out, extra=remedy_frames(ctx, remedy_out, support))
+    write_predictions(run_dir, ctx.data, evals, support_out, extra=remedy_frames(ctx, remedy_outs, support))
     write_json_atomic(run_dir / "results.json", validate_results(results))
     return results
 
 
+
+
+def _cite_curated(score_dict: dict[str, Any], remedies: list, support, n_shift: int) -> None:
+    """Add the recommendation that cites the curated-finetune measurements (when they were run) to the verdict."""
+    n_scored = {"shift_acc": n_shift, "in_acc": int(support.in_support.sum()) if support is not None else 0}
+    advice = curated_advice(remedies, score_dict.get("pretrained") or [], n_scored)
+    verdict = score_dict.get("verdict") or {}
+    if advice is not None and "recommendations" in verdict:
+        verdict["recommendations"].append(advice)
+        verdict["recommendation_codes"].append("measured-curated-finetune")
 
 
 def _baseline_evals(ctx: Context, specs: list[JobSpec], outputs: list[JobOutput]) -> list[ModelEval]:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ptdiag.config import AnalyzeConfig
+from ptdiag.engine.jobkinds.curated import curated_epochs
 from ptdiag.engine.models import BackboneSpec, create_baseline, create_pretrained, normalization, pick_device
 from ptdiag.engine.partial import lower_activations, split_at, train_top
 from ptdiag.engine.train import ArraySet, Normalizer, TrainConfig, predict, train_model
@@ -129,7 +130,26 @@ def _stage_seconds(config: AnalyzeConfig, r: Rates, *, n_train: int, n_val: int,
                                                                0.1 * r.pretrained_predict)
     if config.remedies:
         stages["remedies"] = backbones * _REMEDY_FITS * (n_sh + n_test) * r.lr_fit_per_row
+    if config.remedies and config.curated_sizes and ft_runs:
+        stages["curated"] = _curated_seconds(config, r, n_train=n_train, n_test=n_test, n_sh=n_sh,
+                                             per_image=per_image)
     return stages
+
+
+def _curated_seconds(config: AnalyzeConfig, r: Rates, *, n_train: int, n_test: int, n_sh: int,
+                     per_image: float) -> float:
+    """Per half: a curated and a random fine-tune per size (the largest also with the reference), each predicting
+    the other half (`ptdiag.engine.jobkinds.curated`)."""
+    sizes = [n for n in config.curated_sizes if n <= n_sh // 2]
+    if not sizes:
+        return 0.0
+
+    def fine_tune(n_images: int) -> float:
+        epochs = curated_epochs(config.ft_epochs, n_images, config.batch_size)
+        return epochs * n_images * r.finetune_train + n_sh / 2 * per_image
+
+    per_half = sum(2 * fine_tune(n) for n in sizes) + fine_tune(n_train + sizes[-1]) + 3 * n_test / 2 * per_image
+    return 2 * per_half
 
 
 def measure_rates(config: AnalyzeConfig, n_classes: int, device: torch.device) -> Rates:

@@ -108,6 +108,7 @@ class Context:
     probes: Mapping[str, JobOutput] = field(default_factory=dict)  # per backbone
     baselines: Mapping[str, JobOutput] = field(default_factory=dict)  # baseline runs the remedies job reads
     activations: Mapping[str, JobOutput] = field(default_factory=dict)  # per backbone, top-block fine-tuning
+    support: JobOutput | None = None  # the support split's job (density ratios), for the curated-finetune job
 
 
 def evaluation(data: RunData, pred_test: np.ndarray, pred_shift: np.ndarray,

@@ -1,9 +1,10 @@
 """The `remedies` section of results.json and the measured recommendations that cite it.
 
-Rows follow the `remedies` contract of results.json: name, method (last-layer | reweight), data (labelled-shift |
-reference-reweighted), base, n_shift_labelled, held_out, applicable, note, ref/shift/in/out accuracy, er/er_in/er_out
-({lower, mid, upper} or null), recovered ({gap, bias, extrapolation}, each an interval or null) and, for last-layer
-remedies, label_budget (list of {n_per_class, shift_acc, in_acc, out_acc}).
+Rows follow the `remedies` contract of results.json: name, method (last-layer | reweight | curated-finetune), data
+(labelled-shift | reference-reweighted | curated-shift | random-shift), base, n_shift_labelled, held_out,
+applicable, note, ref/shift/in/out accuracy, er/er_in/er_out ({lower, mid, upper} or null), recovered ({gap, bias,
+extrapolation}, each an interval or null) and, for last-layer remedies, label_budget (list of {n_per_class,
+shift_acc, in_acc, out_acc}); for curated-finetune ones, size_curve (list of {n_images, shift_acc, in_acc, out_acc}).
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ def label_budget(budgets: list[int], budget_preds: np.ndarray, shift_y: np.ndarr
     return points
 
 
+def size_curve(sizes: list[int], curve_preds: np.ndarray, shift_y: np.ndarray,
+               in_support: np.ndarray | None) -> list[dict[str, Any]]:
+    """One point per curated-set size: held-out accuracy of the models fine-tuned on that many shifted images."""
+    return [{"n_images": int(n), **{k: v for k, v in accuracies(np.zeros(0), np.zeros(0), preds, shift_y,
+                                                                 in_support).items() if k != "ref_acc"}}
+            for n, preds in zip(sizes, curve_preds, strict=True)]
+
+
 @dataclass(frozen=True)
 class RemedyRow:
     """One measured remedy as results.json reports it (`to_dict` is the contract's row)."""
@@ -61,7 +70,8 @@ class RemedyRow:
     accuracies: Mapping[str, float | None]  # ref_acc, shift_acc, in_acc, out_acc (None when not applicable)
     effects: Mapping[str, dict[str, float] | None]  # er, er_in, er_out intervals
     recovered: Mapping[str, dict[str, float] | None]  # gap, bias, extrapolation shares
-    label_budget: tuple[Mapping[str, Any], ...] | None = None  # last-layer remedies only
+    label_budget: tuple[Mapping[str, Any], ...] | None = None  # last-layer remedies: per n_per_class
+    size_curve: tuple[Mapping[str, Any], ...] | None = None  # curated-finetune remedies: per n_images
     extra: Mapping[str, Any] = field(default_factory=dict)  # ess_share, coverage, folds when measured
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,6 +84,8 @@ class RemedyRow:
         row["recovered"] = dict(self.recovered)
         if self.label_budget is not None:
             row["label_budget"] = [dict(point) for point in self.label_budget]
+        if self.size_curve is not None:
+            row["size_curve"] = [dict(point) for point in self.size_curve]
         return row | dict(self.extra)
 
 
@@ -96,5 +108,53 @@ def remedy_row(descriptor: dict[str, Any], acc: dict[str, float | None] | None,
         recovered=scored.get("recovered") or {name: None for name in COMPONENTS},
         label_budget=tuple(budget if applicable and budget else ()) if descriptor.get("method") == "last-layer"
         else None,
+        size_curve=tuple(budget if applicable and budget else ()) if descriptor.get("method") == "curated-finetune"
+        else None,
         extra={key: descriptor[key] for key in ("ess_share", "coverage", "folds") if key in descriptor},
     )
+
+
+def curated_advice(rows: list[RemedyRow], pretrained: list[Mapping[str, Any]], n_scored: dict[str, int]) -> str | None:
+    """The recommendation that cites the curated-finetune measurements: accuracy of the curated set (alone and with
+    the reference) against the same recipe trained on the reference alone and against random images of the same
+    size, and the smallest curated size that matched the reference-trained recipe. None when nothing was measured.
+
+    `n_scored`: in-support and shifted image counts ({"in_acc": ..., "shift_acc": ...}) the accuracies are over
+    (for the 95 % Wilson interval, image sampling only: one training seed per model)."""
+    measured = {(r.data, r.variant): r for r in rows if r.method == "curated-finetune" and r.applicable}
+    curated = measured.get(("curated-shift", "shift-only"))
+    if curated is None or not curated.size_curve:
+        return None
+    key = "in_acc" if curated.accuracies.get("in_acc") is not None else "shift_acc"
+    where = "in-support" if key == "in_acc" else "shifted"
+    recipe = next((p for s in ("lpft", "ft") for p in pretrained
+                   if p.get("model") == curated.base and p.get("strategy") == s and p.get(key) is not None), None)
+    n = curated.n_shift_labelled
+    text = (f"Measured: fine-tuning {curated.base} on {n} shifted images chosen by `ptdiag curate --from shift "
+            f"--n {n}` and labelled gave {where} accuracy {_with_interval(curated.accuracies[key], n_scored[key])}")
+    if recipe is not None:
+        base = recipe[key]
+        text += f" ({_points(curated.accuracies[key] - base)} against {100 * base:.1f}% for {recipe['name']} " \
+                "trained on the reference alone)"
+    with_ref = measured.get(("curated-shift", "reference+shift"))
+    if with_ref is not None and with_ref.accuracies.get(key) is not None:
+        text += f"; with the reference added {_with_interval(with_ref.accuracies[key], n_scored[key])}"
+    random = measured.get(("random-shift", "shift-only"))
+    if random is not None and random.accuracies.get(key) is not None:
+        text += f"; {n} random shifted images gave {100 * random.accuracies[key]:.1f}%"
+    if recipe is not None:
+        matched = [p["n_images"] for p in curated.size_curve if p.get(key) is not None and p[key] >= recipe[key]]
+        text += (f". Curated sets matched the reference-trained recipe from {matched[0]} images" if matched else
+                 f". No curated size up to {n} matched the reference-trained recipe")
+    return text + " (held out: each model scored on the half of the shifted set it was not chosen from)."
+
+
+def _with_interval(acc: float, n: int) -> str:
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(round(acc * n)), n).proportion_ci(0.95, method="wilson")
+    return f"{100 * acc:.1f}% [{100 * ci.low:.1f}, {100 * ci.high:.1f}]"
+
+
+def _points(diff: float) -> str:
+    return f"{100 * diff:+.1f} points"

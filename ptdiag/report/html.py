@@ -198,6 +198,7 @@ def _context(results: dict[str, Any], image_root: Path | None) -> dict[str, Any]
         "measured_remedies": [{"row": row, "what": remedies_view.what(row), "recovered": remedies_view.recovered(row)}
                               for row in remedies_view.remedies(results)],
         "budget_svg": _safe(remedies_view.label_budget_plot(results)),
+        "size_curve": dict(zip(("header", "rows"), remedies_view.size_curve_table(results), strict=True)),
         "config_json": json.dumps(results["config"], indent=2, sort_keys=True),
         "seeds": _seeds(results),
     }

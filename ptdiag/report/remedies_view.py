@@ -12,7 +12,8 @@ from rich.text import Text
 from ptdiag.report._format import DASH, interval, pct, share_interval
 from ptdiag.report._tables import WholeTable
 
-METHODS = {"last-layer": "last-layer retraining", "reweight": "reweighting (x, y)"}
+METHODS = {"last-layer": "last-layer retraining", "reweight": "reweighting (x, y)",
+           "curated-finetune": "fine-tuning"}
 COMPONENTS = (("gap", "gap"), ("bias", "bias"), ("extrapolation", "extrap."))
 
 
@@ -23,8 +24,9 @@ def remedies(results: dict[str, Any]) -> list[dict[str, Any]]:
 def what(row: dict[str, Any]) -> str:
     """'last-layer retraining on 200 labelled shifted images (+ reference)'."""
     text = METHODS.get(row["method"], row["method"])
-    if row["method"] == "last-layer":
-        text += f" on {row['n_shift_labelled']} labelled shifted images"
+    if row["method"] in ("last-layer", "curated-finetune"):
+        chosen = {"curated-shift": " curated", "random-shift": " random"}.get(row.get("data"), "")
+        text += f" on {row['n_shift_labelled']}{chosen} labelled shifted images"
         if row.get("variant") == "reference+shift":
             text += " + the reference set"
     else:
@@ -77,7 +79,57 @@ def markdown_lines(results: dict[str, Any], escape) -> list[str]:
         lines.append(f"| {escape(what(row))} | {escape(row['base'])} | {pct(row['shift_acc'])} | "
                      f"{pct(row['in_acc'])} | {pct(row['out_acc'])} | {interval(row.get('er'))} | "
                      f"{' / '.join(shares[k] for k, _ in COMPONENTS)} |")
-    return lines + ["", "Remedies: held-out accuracy (2-fold cross-fitted over the labelled shifted set).", ""]
+    return lines + ["", "Remedies: held-out accuracy (2-fold cross-fitted over the labelled shifted set).", "",
+                    *size_curve_lines(results, escape)]
+
+
+def curated_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Applicable curated-finetune rows with a size curve (curated, random, + reference)."""
+    return [r for r in remedies(results) if r["method"] == "curated-finetune" and r["applicable"]
+            and r.get("size_curve")]
+
+
+def curve_label(row: dict[str, Any]) -> str:
+    """'curated', 'random' or 'curated + reference': which images a curated-finetune row was fine-tuned on."""
+    source = {"curated-shift": "curated", "random-shift": "random"}.get(row.get("data"), row.get("data") or "")
+    return source + (" + reference" if row.get("variant") == "reference+shift" else "")
+
+
+def size_curve_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the curated-set size curve: in-support (else shifted) held-out accuracy per size, one
+    column per curated-finetune remedy. Empty when none was measured."""
+    rows = curated_rows(results)
+    if not rows:
+        return [], []
+    key = "in_acc" if any(p.get("in_acc") is not None for r in rows for p in r["size_curve"]) else "shift_acc"
+    sizes = sorted({p["n_images"] for r in rows for p in r["size_curve"]})
+    header = ["labelled shifted images", *(curve_label(r) for r in rows)]
+    body = []
+    for n in sizes:
+        cells = [str(n)]
+        for r in rows:
+            point = next((p for p in r["size_curve"] if p["n_images"] == n), None)
+            cells.append(pct(point[key]) if point else DASH)
+        body.append(cells)
+    return [f"{header[0]} ({'in-support' if key == 'in_acc' else 'shifted'} accuracy, held out)", *header[1:]], body
+
+
+def size_curve_terminal(results: dict[str, Any]) -> WholeTable:
+    """The size curve as a Rich table."""
+    header, body = size_curve_table(results)
+    table = WholeTable(header)
+    for cells in body:
+        table.add_row(*(Text(c) for c in cells))
+    return table
+
+
+def size_curve_lines(results: dict[str, Any], escape) -> list[str]:
+    """The size curve as a Markdown table, or nothing."""
+    header, body = size_curve_table(results)
+    if not body:
+        return []
+    lines = ["| " + " | ".join(escape(h) for h in header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    return lines + ["| " + " | ".join(cells) + " |" for cells in body] + [""]
 
 
 def label_budget_plot(results: dict[str, Any]) -> str | None:

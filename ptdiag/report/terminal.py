@@ -55,6 +55,8 @@ def render_terminal(results: dict[str, Any], console: Console, source: str | Non
         ("Gap decomposition (accuracy points)", decomposition_table(results)),
         *([("Measured remedies (held-out; ER in points; share of each gap part recovered)",
             remedies_view.terminal_table(results))] if "remedies" in results else []),
+        *([("Curated against random labelled shifted images, by size", remedies_view.size_curve_terminal(results))]
+          if remedies_view.curated_rows(results) else []),
         ("Warnings", warnings_text(results)),
         ("Run", run_text(results)),
     ):

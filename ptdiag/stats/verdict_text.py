@@ -20,7 +20,8 @@ REMEDIES = {
               "density ratio so under-represented cases count more; retrain only the last layer on a small "
               "group-balanced set (DFR, Kirichenko et al. 2022); or collect a small de-biased set that covers the "
               "shifted conditions (`ptdiag curate RUN --n 200` lists shifted images to label, spread over classes "
-              "and density-ratio bands).",
+              "and density-ratio bands; rerunning the analysis with `--curated-sizes 50,200,500` measures what "
+              "fine-tuning on such a set buys, reusing the finished jobs).",
     "no-action": "No shift-specific remedy is needed: the pooled reference-to-shift gap is within ± {margin} points.",
     "more-baselines": "Train more, and more varied, baseline runs (data fractions, `--baseline-seeds`) so the "
                       "baseline line covers the recipes' reference accuracy and its interval narrows.",
@@ -107,7 +108,9 @@ def recommendations(kind: str, failed: str | None, chosen: RecipeCall | None, ca
         recs.append(_advice("check-shift"))
     elif failed in ("components", "baselines", "pretrained"):
         recs.append(_advice("more-baselines"))
-    for remedy in remedies or []:
+    for remedy in remedies or []:  # curated fine-tunes are cited with their size curve (remedies.summary)
+        if remedy.get("method") == "curated-finetune":
+            continue
         line = _remedy_line(remedy, kind)
         if line is not None:
             recs.append(Recommendation(f"measured-{remedy.get('method') or 'remedy'}", line))

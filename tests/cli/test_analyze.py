@@ -262,6 +262,61 @@ def test_the_html_report_shows_curated_sets_as_galleries(finished_run, tmp_path)
     assert "4 shifted images to label" in section and section.count("data:image/png;base64,") >= 4
 
 
+def test_curated_finetune_is_held_out_measured_and_cited(finished_run, tiny_pair, tmp_path):
+    """`--curated-sizes` reruns only the curated job; every shifted score comes from a model that never trained on
+    that image; the rows carry their size curve; the verdict cites them; every renderer shows the curve."""
+    import io
+    import shutil
+
+    from rich.console import Console
+
+    from ptdiag.report import render_html, render_markdown, render_terminal
+
+    out, cache = finished_run
+    ref, shift = tiny_pair
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    before = {p.name for p in (run / "jobs").glob("*.json")}
+    result = CliRunner().invoke(app, ["analyze", "--train", str(ref), "--shift", str(shift), "--out", str(run),
+                                      "--cache-dir", cache, "-q", *TINY, "--curated-sizes", "8,16,1000"])
+    assert result.exit_code == 0, result.output
+    new_jobs = {p.name for p in (run / "jobs").glob("*.json")} - before
+    assert len(new_jobs) == 1 and next(iter(new_jobs)).startswith("curated-")
+    results = validate_results(json.loads((run / "results.json").read_text()))
+    rows = {r["name"].split("/")[-1]: r for r in results["remedies"] if r["method"] == "curated-finetune"}
+    assert set(rows) == {"finetune-curated", "finetune-random", "finetune-curated+reference"}
+    assert [p["n_images"] for p in rows["finetune-curated"]["size_curve"]] == [8, 16]
+    assert [p["n_images"] for p in rows["finetune-curated+reference"]["size_curve"]] == [16]
+    assert "1000 skipped" in rows["finetune-random"]["note"]
+    assert rows["finetune-curated"]["size_curve"][-1]["shift_acc"] == rows["finetune-curated"]["shift_acc"]
+    table = pd.read_parquet(run / "predictions.parquet")
+    n_shift = results["data"]["shift"]["n"]
+    with np.load(next((run / "jobs").glob("curated-*.npz"))) as job:
+        for i, row in enumerate(rows.values()):
+            scored = table[(table["model"] == row["name"]) & (table["set"] == "shift")]
+            assert sorted(scored["example_id"]) == list(range(n_shift))
+            assert scored["correct"].mean() == pytest.approx(row["shift_acc"])
+            trained, scored_by = job[f"r{i}_trained_by"], job[f"r{i}_scored_by"]
+            picked = trained >= 0
+            assert picked.sum() == 2 * 16  # 16 distinct images per half at the largest size
+            assert np.all(trained[picked] != scored_by[picked])  # never scored by a model trained on it
+    codes = results["verdict"]["recommendation_codes"]
+    advice = results["verdict"]["recommendations"][codes.index("measured-curated-finetune")]
+    assert "ptdiag curate --from shift --n 16" in advice and "16 random shifted images gave" in advice
+    console = Console(width=160, record=True, file=io.StringIO())
+    render_terminal(results, console)
+    assert "Curated against random" in console.export_text()
+    assert "| 8 |" in render_markdown(results)
+    assert 'id="curated-curve"' in render_html(results, image_root=run)
+
+
+def test_curated_sizes_must_be_positive(tiny_pair, tmp_path):
+    ref, shift = tiny_pair
+    result = CliRunner().invoke(app, ["analyze", "--train", str(ref), "--shift", str(shift), "--out",
+                                      str(tmp_path / "r"), "-q", *TINY, "--curated-sizes", "0,50"])
+    assert result.exit_code == 2 and "--curated-sizes" in result.output
+
+
 def test_labelled_sample_of_the_shift_estimates_accuracies(finished_run, tiny_pair, tmp_path):
     """--ignore-shift-labels --shift-labels FILE: a labelled half of the shifted set; the jobs of the labelled run
     are reused (labels are not part of any job's key), every shifted accuracy is marked estimated."""

@@ -22,7 +22,7 @@ from ptdiag.engine.rundata import Context
 from ptdiag.remedies.heads import DEFAULT_C, MAX_DIM, crossfit_folds, reduce_features
 from ptdiag.remedies.lastlayer import LABEL_BUDGETS, crossfit_last_layer
 from ptdiag.remedies.reweight import NOT_REACHABLE, crossfit_reweighted_probe
-from ptdiag.remedies.summary import RemedyRow, accuracies, label_budget, remedy_row
+from ptdiag.remedies.summary import RemedyRow, accuracies, label_budget, remedy_row, size_curve
 from ptdiag.stats.fits import single_threaded
 from ptdiag.stats.score import ModelEval
 from ptdiag.stats.support import SupportSplit
@@ -172,41 +172,45 @@ def descriptors(out: JobOutput, support: SupportSplit | None) -> list[dict[str, 
     return rows
 
 
-def remedy_evals(ctx: Context, out: JobOutput | None, support: SupportSplit | None) -> list[ModelEval]:
-    """Applicable remedies as kind="remedy" evaluations for the scorer (held-out shifted predictions)."""
-    if out is None:
-        return []
+def remedy_evals(ctx: Context, outs: list[JobOutput], support: SupportSplit | None) -> list[ModelEval]:
+    """Applicable remedies (of the remedies and curated-finetune jobs) as kind="remedy" evaluations for the scorer
+    (held-out shifted predictions)."""
     test_y, shift_y = ctx.data.part("test").labels, ctx.data.shift.labels
     return [ModelEval(name=d["name"], kind="remedy", ref_correct=out.arrays[f"r{i}_test"] == test_y,
                       shift_correct=out.arrays[f"r{i}_shift"] == shift_y,
                       meta={k: d[k] for k in ("method", "data", "variant", "base")})
-            for i, d in enumerate(descriptors(out, support)) if d["applicable"] and f"r{i}_shift" in out.arrays]
+            for out in outs for i, d in enumerate(descriptors(out, support))
+            if d["applicable"] and f"r{i}_shift" in out.arrays]
 
 
-def remedy_section(ctx: Context, out: JobOutput | None, support: SupportSplit | None,
+def remedy_section(ctx: Context, outs: list[JobOutput], support: SupportSplit | None,
                    remedy_scores: list[dict[str, Any]] | None) -> list[RemedyRow]:
     """Every remedy measured (or not applicable, with the reason), as results.json's `remedies` rows."""
-    if out is None:
-        return []
     test_y, shift_y = ctx.data.part("test").labels, ctx.data.shift.labels
     mask = support.in_support if support is not None else None
     scored = {s["name"]: s for s in remedy_scores or []}
     rows = []
-    for i, d in enumerate(descriptors(out, support)):
-        acc = budget = None
-        if f"r{i}_shift" in out.arrays:
-            acc = accuracies(out.arrays[f"r{i}_test"], test_y, out.arrays[f"r{i}_shift"], shift_y, mask)
-        if f"r{i}_budget" in out.arrays:
-            budget = label_budget(d.get("budgets", []), out.arrays[f"r{i}_budget"], shift_y, mask)
-        rows.append(remedy_row(d, acc, budget, scored.get(d["name"])))
+    for out in outs:
+        for i, d in enumerate(descriptors(out, support)):
+            acc = budget = None
+            if f"r{i}_shift" in out.arrays:
+                acc = accuracies(out.arrays[f"r{i}_test"], test_y, out.arrays[f"r{i}_shift"], shift_y, mask)
+            if f"r{i}_budget" in out.arrays:
+                budget = label_budget(d.get("budgets", []), out.arrays[f"r{i}_budget"], shift_y, mask)
+            if d["method"] == "curated-finetune" and d["applicable"]:
+                curve = out.arrays.get(f"r{i}_sizes", out.arrays[f"r{i}_shift"][None])
+                budget = size_curve(d["sizes"], curve, shift_y, mask)
+            rows.append(remedy_row(d, acc, budget, scored.get(d["name"])))
     return rows
 
 
-def remedy_frames(ctx: Context, out: JobOutput | None, support: SupportSplit | None) -> list[pd.DataFrame]:
+def remedy_frames(ctx: Context, outs: list[JobOutput], support: SupportSplit | None) -> list[pd.DataFrame]:
     """predictions.parquet rows: applicable remedies' held-out predictions (with the fold that scored them) and the
     reference training weights (exported even when reweighting does not apply: results.json says why)."""
-    if out is None:
-        return []
+    return [frame for out in outs for frame in _remedy_frames(ctx, out, support)]
+
+
+def _remedy_frames(ctx: Context, out: JobOutput, support: SupportSplit | None) -> list[pd.DataFrame]:
     data, pair = ctx.data, ctx.data.pair
     test_paths = [str(pair.reference.paths[data.ref_index[i]]) for i in data.split["test"]]
     shift_paths = [str(pair.shift.paths[j]) for j in data.shift_index]
