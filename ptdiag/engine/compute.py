@@ -85,8 +85,8 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
     remedy_jobs, remedy_bases = remedy_specs(config, ctx, base_specs, base_outputs, feat_specs)
     ctx = dataclasses.replace(ctx, baselines=remedy_bases, support=support_out)
     remedy_outs = stage("remedies", remedy_jobs, run_remedies, ctx) if remedy_jobs else []
-    curated_jobs = curated_specs(config, ctx, feat_specs, pretrained, support_spec if support else None,
-                                 activation_keys)
+    curated_jobs, curated_skipped = curated_specs(config, ctx, feat_specs, pretrained,
+                                                  support_spec if support else None, activation_keys)
     remedy_outs += stage("curated", curated_jobs, run_curated, ctx) if curated_jobs else []
     start = time.perf_counter()
     if label_free:
@@ -105,6 +105,8 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
     if support is None:
         score_dict["warnings"] = [*score_dict.get("warnings", []), "the support split could not run (see "
                                   "ptdiag.log): the gap is not decomposed into bias and extrapolation"]
+    if curated_skipped:
+        score_dict["warnings"].append(curated_skipped)
     if data.labelled_outside:
         score_dict["warnings"].append(
             f"{data.labelled_outside} labelled shifted image(s) lie outside the {len(data.shift_index)} analysed "

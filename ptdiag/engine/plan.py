@@ -139,7 +139,7 @@ def _stage_seconds(config: AnalyzeConfig, r: Rates, *, n_train: int, n_val: int,
 def _curated_seconds(config: AnalyzeConfig, r: Rates, *, n_train: int, n_test: int, n_sh: int,
                      per_image: float) -> float:
     """Per half: a curated and a random fine-tune per size (the largest also with the reference), each predicting
-    the other half (`ptdiag.engine.jobkinds.curated`)."""
+    the other half; then the recipe on the reference alone and its features (`ptdiag.engine.jobkinds.curated`)."""
     sizes = [n for n in config.curated_sizes if n <= n_sh // 2]
     if not sizes:
         return 0.0
@@ -149,7 +149,7 @@ def _curated_seconds(config: AnalyzeConfig, r: Rates, *, n_train: int, n_test: i
         return epochs * n_images * r.finetune_train + n_sh / 2 * per_image
 
     per_half = sum(2 * fine_tune(n) for n in sizes) + fine_tune(n_train + sizes[-1]) + 3 * n_test / 2 * per_image
-    return 2 * per_half
+    return 2 * per_half + fine_tune(n_train) + (n_train + n_test + n_sh / 2) * per_image
 
 
 def measure_rates(config: AnalyzeConfig, n_classes: int, device: torch.device) -> Rates:

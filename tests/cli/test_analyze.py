@@ -300,6 +300,12 @@ def test_curated_finetune_is_held_out_measured_and_cited(finished_run, tiny_pair
             picked = trained >= 0
             assert picked.sum() == 2 * 16  # 16 distinct images per half at the largest size
             assert np.all(trained[picked] != scored_by[picked])  # never scored by a model trained on it
+    tuned = [r for r in results["remedies"] if r.get("base_kind") == "finetuned"]  # DFR on fine-tuned features
+    assert {r["variant"] for r in tuned} == {"shift-only", "reference+shift"}
+    for row in tuned:
+        assert row["method"] == "last-layer" and row["base"].endswith("/lpft") and row["applicable"]
+        assert row["label_budget"] and row["shift_acc"] == pytest.approx(
+            table[(table["model"] == row["name"]) & (table["set"] == "shift")]["correct"].mean())
     codes = results["verdict"]["recommendation_codes"]
     advice = results["verdict"]["recommendations"][codes.index("measured-curated-finetune")]
     assert "ptdiag curate --from shift --n 16" in advice and "16 random shifted images gave" in advice
@@ -315,6 +321,21 @@ def test_curated_sizes_must_be_positive(tiny_pair, tmp_path):
     result = CliRunner().invoke(app, ["analyze", "--train", str(ref), "--shift", str(shift), "--out",
                                       str(tmp_path / "r"), "-q", *TINY, "--curated-sizes", "0,50"])
     assert result.exit_code == 2 and "--curated-sizes" in result.output
+
+
+def test_curated_sizes_that_cannot_be_measured_say_why(finished_run, tiny_pair, tmp_path):
+    import shutil
+
+    out, cache = finished_run
+    ref, shift = tiny_pair
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    result = CliRunner().invoke(app, ["analyze", "--train", str(ref), "--shift", str(shift), "--out", str(run),
+                                      "--cache-dir", cache, "-q", *TINY, "--strategies", "lp", "--curated-sizes", "8"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((run / "results.json").read_text())
+    assert not [r for r in results["remedies"] if r["method"] == "curated-finetune"]
+    assert any("curated fine-tuning not measured: no fine-tuning strategy" in w for w in results["warnings"])
 
 
 def test_labelled_sample_of_the_shift_estimates_accuracies(finished_run, tiny_pair, tmp_path):

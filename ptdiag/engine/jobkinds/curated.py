@@ -9,6 +9,10 @@ rate chosen on reference validation; top blocks on the cached activations in the
 scored on the *other* half only, and the halves swap, so every shifted image gets one held-out prediction per size.
 The largest size is also fine-tuned with the reference training set added. Predicted classes for the selection are
 the linear probe's (no shifted label is read to choose).
+
+The same job measures last-layer retraining (DFR) on the *fine-tuned* candidate's features: the recipe is trained on
+the reference alone (its seed), and heads are fitted on its penultimate features over the same halves, alone and with
+the reference (`ptdiag.remedies.lastlayer.crossfit_last_layer`), beside the remedies job's frozen-feature heads.
 """
 
 from __future__ import annotations
@@ -21,17 +25,18 @@ import numpy as np
 import torch
 
 from ptdiag.config import AnalyzeConfig
-from ptdiag.engine.features import LinearProbe, load_head
+from ptdiag.engine.features import LinearProbe, extract_features, load_head
 from ptdiag.engine.jobkinds.features import backbones
 from ptdiag.engine.jobkinds.finetune import take
 from ptdiag.engine.jobkinds.support import support_from_job
 from ptdiag.engine.jobs import JobOutput, JobParams, JobSpec
 from ptdiag.engine.models import BackboneSpec, create_pretrained, normalization
-from ptdiag.engine.partial import predict_upper, split_at, train_top
+from ptdiag.engine.partial import predict_upper, split_at, train_top, upper_features
 from ptdiag.engine.rundata import Context
 from ptdiag.engine.train import ArraySet, Normalizer, TrainConfig, predict, train_model
 from ptdiag.remedies.curate import select_shift
-from ptdiag.remedies.heads import crossfit_folds
+from ptdiag.remedies.heads import DEFAULT_C, crossfit_folds, reduce_features
+from ptdiag.remedies.lastlayer import CrossFit, crossfit_last_layer
 from ptdiag.stats.score import ModelEval
 
 CURATED_FOLDS = 2  # halves: select on one, score on the other
@@ -62,19 +67,24 @@ class CuratedParams(JobParams):
 
 
 def curated_specs(config: AnalyzeConfig, ctx: Context, feat_specs: list[JobSpec], pretrained: list[ModelEval],
-                  support: JobSpec | None, activation_keys: dict[str, str]) -> list[JobSpec]:
-    """The curated-finetune job for the primary backbone, the one the remedies job uses (none without
-    --curated-sizes, --remedies, a support split, a fine-tuning strategy or fully labelled shifted images)."""
-    if not config.curated_sizes or not config.remedies or support is None or ctx.data.shift_labelled is not None:
-        return []
+                  support: JobSpec | None, activation_keys: dict[str, str]) -> tuple[list[JobSpec], str | None]:
+    """The curated-finetune job for the primary backbone, the one the remedies job uses, or none with the reason
+    when --curated-sizes was asked for but cannot be measured."""
+    if not config.curated_sizes:
+        return [], None
     by_label = {b.label: b for b in backbones(config)}
     primary = max((s for s in feat_specs if s.name in ctx.probes), key=lambda s: ctx.probes[s.name].meta["val_acc"])
     backbone, features = by_label[primary.name], primary.key(ctx.data.fingerprint)
     chosen_lr = {e.meta["strategy"]: e.meta["lr"] for e in pretrained
                  if e.meta.get("model") == backbone.label and e.meta.get("lr") is not None}
     strategy = next((s for s in ("lpft", "ft") if s in chosen_lr), None)
-    if strategy is None:
-        return []
+    reason = ("--no-remedies" if not config.remedies else
+              "the shifted set is not fully labelled (fine-tuning on shifted images needs their labels; "
+              "`ptdiag curate --from shift` lists images to label)" if ctx.data.shift_labelled is not None else
+              "the support split did not run (the selection needs its density ratios)" if support is None else
+              "no fine-tuning strategy in --strategies (lp only)" if strategy is None else None)
+    if reason is not None:
+        return [], f"--curated-sizes: curated fine-tuning not measured: {reason}"
     activations = activation_keys.get(backbone.label)
     top = activations is not None and bool(ctx.activations[backbone.label].meta.get("supported"))
     params = CuratedParams(model=backbone.name, weights=backbone.weights, backbone=backbone.label, features=features,
@@ -82,8 +92,8 @@ def curated_specs(config: AnalyzeConfig, ctx: Context, feat_specs: list[JobSpec]
                            sizes=tuple(sorted(set(config.curated_sizes))), epsilon=config.epsilon, seed=config.seed,
                            epochs=config.ft_epochs, batch_size=config.batch_size, freeze_bn=config.freeze_bn,
                            from_block=config.ft_from_block if top else None, activations=activations if top else None,
-                           version=1)
-    return [JobSpec.of("curated", backbone.label, params)]
+                           version=2)
+    return [JobSpec.of("curated", backbone.label, params)], None
 
 
 def run_curated(spec: JobSpec, ctx: Context) -> JobOutput:
@@ -104,7 +114,7 @@ def run_curated(spec: JobSpec, ctx: Context) -> JobOutput:
     curves = {v: np.full((len(sizes), len(shift_y)), -1, dtype=np.int16) for v in VARIANTS}
     pred_test = {v: np.full(n_test, -1, dtype=np.int16) for v in VARIANTS}
     trained_on = {v: np.full(len(shift_y), -1, dtype=np.int16) for v in VARIANTS}  # largest size: by which half
-    ctx.progress("job_steps", CURATED_FOLDS * (2 * len(sizes) + 1))
+    ctx.progress("job_steps", CURATED_FOLDS * (2 * len(sizes) + 1) + 1)
     try:
         _fit_halves(p, ctx, folds, sizes, curves, pred_test, trained_on)
     except FloatingPointError as exc:
@@ -117,7 +127,35 @@ def run_curated(spec: JobSpec, ctx: Context) -> JobOutput:
         arrays[f"r{i}_scored_by"], arrays[f"r{i}_trained_by"] = folds.astype(np.int16), trained_on[variant]
         if variant != "curated+reference":
             arrays[f"r{i}_sizes"] = curves[variant]
+    for j, (d, fit) in enumerate(_finetuned_last_layer(p, ctx, folds), start=len(VARIANTS)):
+        descriptors.append(d)
+        arrays[f"r{j}_test"], arrays[f"r{j}_shift"], arrays[f"r{j}_scored_by"] = fit.pred_test, fit.pred_shift, \
+            fit.scored_by
+        arrays[f"r{j}_budget"] = fit.budget_preds
     return JobOutput({"remedies": descriptors}, arrays)
+
+
+def _finetuned_last_layer(p: CuratedParams, ctx: Context, folds: np.ndarray) -> list[tuple[dict[str, Any], CrossFit]]:
+    """Last-layer retraining on the penultimate features of the recipe fine-tuned on the reference alone, without
+    and with the reference set, cross-fitted over the same halves."""
+    data = ctx.data
+    tuned = _Trainer(p, ctx).fine_tune(np.zeros(0, dtype=np.int64), with_reference=True)
+    ctx.progress("job_advance", 1)
+    feats = reduce_features(tuned.features(), seed=p.seed)
+    C = float(ctx.probes[p.backbone].meta.get("C", DEFAULT_C))
+    base = f"{p.backbone}/{p.strategy}"
+    out = []
+    for with_ref in (False, True):
+        fit = crossfit_last_layer(feats["shift"], data.shift.labels, feats["test"], folds,
+                                  ref_x=feats["train"] if with_ref else None,
+                                  ref_y=data.part("train").labels if with_ref else None, C=C, seed=p.seed)
+        out.append((dict(name=f"{base}/last-layer" + ("+reference" if with_ref else ""), method="last-layer",
+                         data="labelled-shift", variant="reference+shift" if with_ref else "shift-only", base=base,
+                         base_kind="finetuned", held_out=True, applicable=True, folds=CURATED_FOLDS,
+                         n_shift_labelled=fit.n_labelled, budgets=fit.budgets,
+                         note=f"features of {base} fine-tuned on the reference alone (lr {p.lr:g}, seed {p.seed}); "
+                              "2-fold cross-fitted over the labelled shifted set: every score is held out"), fit))
+    return out
 
 
 def _fit_halves(p: CuratedParams, ctx: Context, folds: np.ndarray, sizes: list[int], curves: dict[str, np.ndarray],
@@ -216,6 +254,17 @@ class _Tuned:
     split: Any = None
     model: Any = None
     normalize: Any = None
+
+    def features(self) -> dict[str, np.ndarray]:
+        """Penultimate features of the reference train/test images (unaugmented) and of every shifted image."""
+        data = self.trainer.ctx.data
+        if self.split is not None:
+            acts, device = self.trainer.acts, self.trainer.ctx.device
+            parts = {name: take(acts["reference"], data.split[name]) for name in ("train", "test")}
+            parts["shift"] = acts["shift"]
+            return {name: upper_features(self.split, a, device).astype(np.float32) for name, a in parts.items()}
+        images = {"train": data.part("train").images, "test": data.part("test").images, "shift": data.shift.images}
+        return {name: extract_features(self.model, x, self.normalize).astype(np.float32) for name, x in images.items()}
 
     def predict_shift(self, index: np.ndarray) -> np.ndarray:
         acts = self.trainer.acts
