@@ -4,8 +4,8 @@
 
 Reads finished `ptdiag analyze --curated-sizes ...` runs (the measurement itself is analyze's `curated` job:
 `ptdiag.engine.jobkinds.curated`) and prints, per run, one Markdown row for docs/VALIDATION.md: held-out in-support
-accuracy (shifted accuracy when nothing is in support) of the curated and random sets per size, the curated set
-with the reference added, the same recipe trained on the reference alone, and the share of the bias gap (the
+accuracy (shifted accuracy when most shifted images are out of support) of the curated and random sets per size, the
+curated set with the reference added, the same recipe trained on the reference alone, and the share of the bias gap (the
 extrapolation gap when the shift is out of support) each recovers, with the verdict.
 """
 
@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from ptdiag.remedies.summary import accuracy_key
 
 
 def _share(recovered: dict | None, part: str) -> str:
@@ -29,7 +31,8 @@ def row(run: Path) -> str:
         return f"| {run.name} | not measured | | | | | |"
     alone, rand = curated[("curated-shift", "shift-only")], curated[("random-shift", "shift-only")]
     with_ref = curated[("curated-shift", "reference+shift")]
-    key = "in_acc" if alone["in_acc"] is not None else "shift_acc"
+    support = results.get("support") or {}
+    key = accuracy_key(alone["in_acc"], int(support.get("n_in") or 0), int(support.get("n_shift") or 0))
     part = "bias" if key == "in_acc" else "extrapolation"
     recipe = next(p for s in ("lpft", "ft") for p in results["pretrained"]
                   if p["strategy"] == s and p["model"] == alone["base"])
@@ -46,7 +49,8 @@ def row(run: Path) -> str:
 
 def main(runs: list[Path]) -> None:
     print("| run | sizes | curated alone | random alone | curated + reference (largest) | recipe on the reference "
-          "only | share of the bias gap recovered: curated · random (largest) · reference only | verdict |")
+          "only | share of the bias (else extrapolation) gap recovered: curated · random (largest) · reference only "
+          "| verdict |")
     print("|---|---|---|---|---|---|---|---|")
     for run in runs:
         print(row(run), flush=True)

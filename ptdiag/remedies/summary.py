@@ -125,7 +125,7 @@ def curated_advice(rows: list[RemedyRow], pretrained: list[Mapping[str, Any]], n
     curated = measured.get(("curated-shift", "shift-only"))
     if curated is None or not curated.size_curve:
         return None
-    key = "in_acc" if curated.accuracies.get("in_acc") is not None else "shift_acc"
+    key = accuracy_key(curated.accuracies.get("in_acc"), n_scored["in_acc"], n_scored["shift_acc"])
     where = "in-support" if key == "in_acc" else "shifted"
     recipe = next((p for s in ("lpft", "ft") for p in pretrained
                    if p.get("model") == curated.base and p.get("strategy") == s and p.get(key) is not None), None)
@@ -147,6 +147,12 @@ def curated_advice(rows: list[RemedyRow], pretrained: list[Mapping[str, Any]], n
         text += (f". Curated sets matched the reference-trained recipe from {matched[0]} images" if matched else
                  f". No curated size up to {n} matched the reference-trained recipe")
     return text + " (held out: each model scored on the half of the shifted set it was not chosen from)."
+
+
+def accuracy_key(in_acc: float | None, n_in: int, n_shift: int) -> str:
+    """Which accuracy a curated set is judged by: in-support (the bias part it is meant to fix) when most shifted
+    images are in support, else the whole shifted set's."""
+    return "in_acc" if in_acc is not None and 2 * n_in >= n_shift else "shift_acc"
 
 
 def _with_interval(acc: float, n: int) -> str:
