@@ -99,6 +99,7 @@ _remedy = {
                       "properties": {"n_per_class": {"type": "integer", "minimum": 1}, "shift_acc": _opt_num,
                                      "in_acc": _opt_num, "out_acc": _opt_num}},
         },
+        "judged_by": {"enum": ["in_acc", "shift_acc"]},
         "size_curve": {
             "type": "array",
             "items": {"type": "object", "required": ["n_images", "shift_acc", "in_acc", "out_acc"],

@@ -15,8 +15,6 @@ import argparse
 import json
 from pathlib import Path
 
-from ptdiag.remedies.summary import accuracy_key
-
 
 def _share(recovered: dict | None, part: str) -> str:
     iv = (recovered or {}).get(part)
@@ -31,8 +29,7 @@ def row(run: Path) -> str:
         return f"| {run.name} | not measured | | | | | |"
     alone, rand = curated[("curated-shift", "shift-only")], curated[("random-shift", "shift-only")]
     with_ref = curated[("curated-shift", "reference+shift")]
-    support = results.get("support") or {}
-    key = accuracy_key(alone["in_acc"], int(support.get("n_in") or 0), int(support.get("n_shift") or 0))
+    key = alone.get("judged_by", "shift_acc")
     part = "bias" if key == "in_acc" else "extrapolation"
     recipe = next(p for s in ("lpft", "ft") for p in results["pretrained"]
                   if p["strategy"] == s and p["model"] == alone["base"])

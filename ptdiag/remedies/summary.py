@@ -110,7 +110,7 @@ def remedy_row(descriptor: dict[str, Any], acc: dict[str, float | None] | None,
         else None,
         size_curve=tuple(budget if applicable and budget else ()) if descriptor.get("method") == "curated-finetune"
         else None,
-        extra={key: descriptor[key] for key in ("ess_share", "coverage", "folds") if key in descriptor},
+        extra={key: descriptor[key] for key in ("ess_share", "coverage", "folds", "judged_by") if key in descriptor},
     )
 
 
@@ -125,7 +125,7 @@ def curated_advice(rows: list[RemedyRow], pretrained: list[Mapping[str, Any]], n
     curated = measured.get(("curated-shift", "shift-only"))
     if curated is None or not curated.size_curve:
         return None
-    key = accuracy_key(curated.accuracies.get("in_acc"), n_scored["in_acc"], n_scored["shift_acc"])
+    key = curated.extra.get("judged_by", "shift_acc")
     where = "in-support" if key == "in_acc" else "shifted"
     recipe = next((p for s in ("lpft", "ft") for p in pretrained
                    if p.get("model") == curated.base and p.get("strategy") == s and p.get(key) is not None), None)
@@ -150,8 +150,8 @@ def curated_advice(rows: list[RemedyRow], pretrained: list[Mapping[str, Any]], n
 
 
 def accuracy_key(in_acc: float | None, n_in: int, n_shift: int) -> str:
-    """Which accuracy a curated set is judged by: in-support (the bias part it is meant to fix) when most shifted
-    images are in support, else the whole shifted set's."""
+    """Which accuracy a curated set is judged by (its rows' `judged_by`): in-support (the bias part it is meant to
+    fix) when most shifted images are in support, else the whole shifted set's."""
     return "in_acc" if in_acc is not None and 2 * n_in >= n_shift else "shift_acc"
 
 

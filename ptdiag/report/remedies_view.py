@@ -9,7 +9,6 @@ from typing import Any
 
 from rich.text import Text
 
-from ptdiag.remedies.summary import accuracy_key
 from ptdiag.report._format import DASH, interval, pct, share_interval
 from ptdiag.report._tables import WholeTable
 
@@ -102,8 +101,7 @@ def size_curve_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]
     rows = curated_rows(results)
     if not rows:
         return [], []
-    support = results.get("support") or {}
-    key = accuracy_key(rows[0].get("in_acc"), int(support.get("n_in") or 0), int(support.get("n_shift") or 0))
+    key = rows[0].get("judged_by", "shift_acc")
     sizes = sorted({p["n_images"] for r in rows for p in r["size_curve"]})
     header = ["labelled shifted images", *(curve_label(r) for r in rows)]
     body = []

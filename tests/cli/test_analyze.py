@@ -289,6 +289,8 @@ def test_curated_finetune_is_held_out_measured_and_cited(finished_run, tiny_pair
     assert [p["n_images"] for p in rows["finetune-curated+reference"]["size_curve"]] == [16]
     assert "1000 skipped" in rows["finetune-random"]["note"]
     assert rows["finetune-curated"]["size_curve"][-1]["shift_acc"] == rows["finetune-curated"]["shift_acc"]
+    in_support = (results["support"] or {}).get("pi_in", 0.0)
+    assert {r["judged_by"] for r in rows.values()} == {"in_acc" if in_support >= 0.5 else "shift_acc"}
     table = pd.read_parquet(run / "predictions.parquet")
     n_shift = results["data"]["shift"]["n"]
     with np.load(next((run / "jobs").glob("curated-*.npz"))) as job:

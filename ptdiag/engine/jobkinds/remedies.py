@@ -22,7 +22,7 @@ from ptdiag.engine.rundata import Context
 from ptdiag.remedies.heads import DEFAULT_C, MAX_DIM, crossfit_folds, reduce_features
 from ptdiag.remedies.lastlayer import LABEL_BUDGETS, crossfit_last_layer
 from ptdiag.remedies.reweight import NOT_REACHABLE, crossfit_reweighted_probe
-from ptdiag.remedies.summary import RemedyRow, accuracies, label_budget, remedy_row, size_curve
+from ptdiag.remedies.summary import RemedyRow, accuracies, accuracy_key, label_budget, remedy_row, size_curve
 from ptdiag.stats.fits import single_threaded
 from ptdiag.stats.score import ModelEval
 from ptdiag.stats.support import SupportSplit
@@ -200,6 +200,8 @@ def remedy_section(ctx: Context, outs: list[JobOutput], support: SupportSplit | 
             if d["method"] == "curated-finetune" and d["applicable"]:
                 curve = out.arrays.get(f"r{i}_sizes", out.arrays[f"r{i}_shift"][None])
                 budget = size_curve(d["sizes"], curve, shift_y, mask)
+                d = {**d, "judged_by": accuracy_key(acc["in_acc"], int(mask.sum()) if mask is not None else 0,
+                                                    len(shift_y))}
             rows.append(remedy_row(d, acc, budget, scored.get(d["name"])))
     return rows
 
