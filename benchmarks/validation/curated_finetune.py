@@ -21,6 +21,10 @@ def _share(recovered: dict | None, part: str) -> str:
     return "—" if not iv else f"{100 * iv['mid']:.0f} % [{100 * iv['lower']:.0f}, {100 * iv['upper']:.0f}]"
 
 
+def _points(iv: dict) -> str:
+    return f"{100 * iv['mid']:+.1f} [{100 * iv['lower']:+.1f}, {100 * iv['upper']:+.1f}]"
+
+
 def row(run: Path) -> str:
     results = json.loads((run / "results.json").read_text())
     curated = {(r["data"], r["variant"]): r for r in results["remedies"]
@@ -38,17 +42,20 @@ def row(run: Path) -> str:
         return " / ".join(f"{100 * p[key]:.1f}" for p in r["size_curve"])
 
     sizes = "/".join(str(p["n_images"]) for p in alone["size_curve"])
+    diffs = " / ".join(_points(p["minus_random"]) for p in alone["size_curve"] if p.get("minus_random"))
     v = results["verdict"]
-    return (f"| {run.parent.name}/{run.name} | {sizes} | {curve(alone)} | {curve(rand)} | {100 * with_ref[key]:.1f} | "
+    return (f"| {run.parent.name}/{run.name} | {sizes} | {curve(alone)} | {curve(rand)} | {diffs or '—'} | "
+            f"{100 * with_ref[key]:.1f} | "
             f"{100 * recipe[key]:.1f} | {_share(alone['recovered'], part)} · {_share(rand['recovered'], part)} · "
             f"{_share(recipe['recovered'], part)} | {v['kind']} ({v['confidence']}) |")
 
 
 def main(runs: list[Path]) -> None:
-    print("| run | sizes | curated alone | random alone | curated + reference (largest) | recipe on the reference "
+    print("| run | sizes | curated alone | random alone | curated − random (points, paired) | curated + reference "
+          "(largest) | recipe on the reference "
           "only | share of the bias (else extrapolation) gap recovered: curated · random (largest) · reference only "
           "| verdict |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for run in runs:
         print(row(run), flush=True)
 

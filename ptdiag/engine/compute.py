@@ -113,7 +113,7 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
             "ones (--max-shift subsample) and were not used; label from `ptdiag curate --from shift --random`, "
             "which draws from the analysed images, or raise --max-shift")
     remedies = remedy_section(ctx, remedy_outs, support, remedy_scores)
-    _cite_curated(score_dict, remedies, support, len(data.shift_index))
+    _cite_curated(score_dict, remedies)
     results = assemble_results(config, data, score_dict, support, support_out, evals, timings, device, remedies)
     write_predictions(run_dir, ctx.data, evals, support_out, extra=remedy_frames(ctx, remedy_outs, support))
     write_json_atomic(run_dir / "results.json", validate_results(results))
@@ -122,10 +122,9 @@ def run_stages(config: AnalyzeConfig, run_dir: Path, data: RunData, progress: Pr
 
 
 
-def _cite_curated(score_dict: dict[str, Any], remedies: list, support, n_shift: int) -> None:
+def _cite_curated(score_dict: dict[str, Any], remedies: list) -> None:
     """Add the recommendation that cites the curated-finetune measurements (when they were run) to the verdict."""
-    n_scored = {"shift_acc": n_shift, "in_acc": int(support.in_support.sum()) if support is not None else 0}
-    advice = curated_advice(remedies, score_dict.get("pretrained") or [], n_scored)
+    advice = curated_advice(remedies, score_dict.get("pretrained") or [])
     verdict = score_dict.get("verdict") or {}
     if advice is not None and "recommendations" in verdict:
         verdict["recommendations"].append(advice)

@@ -45,12 +45,41 @@ def label_budget(budgets: list[int], budget_preds: np.ndarray, shift_y: np.ndarr
     return points
 
 
-def size_curve(sizes: list[int], curve_preds: np.ndarray, shift_y: np.ndarray,
-               in_support: np.ndarray | None) -> list[dict[str, Any]]:
-    """One point per curated-set size: held-out accuracy of the models fine-tuned on that many shifted images."""
-    return [{"n_images": int(n), **{k: v for k, v in accuracies(np.zeros(0), np.zeros(0), preds, shift_y,
-                                                                 in_support).items() if k != "ref_acc"}}
-            for n, preds in zip(sizes, curve_preds, strict=True)]
+def size_curve(sizes: list[int], curve_preds: np.ndarray, shift_y: np.ndarray, in_support: np.ndarray | None,
+               judged: np.ndarray, against: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """One point per curated-set size: held-out accuracy of the models fine-tuned on that many shifted images, the
+    95 % Wilson interval of the accuracy the set is judged by (over the `judged` images), and, with `against` (the
+    random sets' predictions, same sizes), the paired difference on the same images (normal interval). Image
+    sampling only: each point is one training seed."""
+    points = []
+    for s, (n, preds) in enumerate(zip(sizes, curve_preds, strict=True)):
+        acc = accuracies(np.zeros(0), np.zeros(0), preds, shift_y, in_support)
+        point = {"n_images": int(n), **{k: v for k, v in acc.items() if k != "ref_acc"}}
+        correct = (preds == shift_y)[judged]
+        point["interval"] = wilson(int(correct.sum()), len(correct))
+        if against is not None:
+            point["minus_random"] = paired_difference(correct, (against[s] == shift_y)[judged])
+        points.append(point)
+    return points
+
+
+def wilson(k: int, n: int) -> dict[str, float] | None:
+    """A proportion with its 95 % Wilson interval, as {lower, mid, upper}."""
+    if n == 0:
+        return None
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
+    return {"lower": float(ci.low), "mid": k / n, "upper": float(ci.high)}
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray) -> dict[str, float] | None:
+    """Mean of a − b over the same examples with its 95 % normal interval, as {lower, mid, upper}."""
+    if len(a) < 2:
+        return None
+    d = a.astype(float) - b.astype(float)
+    half = 1.96 * float(d.std(ddof=1)) / np.sqrt(len(d))
+    return {"lower": float(d.mean()) - half, "mid": float(d.mean()), "upper": float(d.mean()) + half}
 
 
 @dataclass(frozen=True)
@@ -114,13 +143,11 @@ def remedy_row(descriptor: dict[str, Any], acc: dict[str, float | None] | None,
     )
 
 
-def curated_advice(rows: list[RemedyRow], pretrained: list[Mapping[str, Any]], n_scored: dict[str, int]) -> str | None:
+def curated_advice(rows: list[RemedyRow], pretrained: list[Mapping[str, Any]]) -> str | None:
     """The recommendation that cites the curated-finetune measurements: accuracy of the curated set (alone and with
     the reference) against the same recipe trained on the reference alone and against random images of the same
     size, and the smallest curated size that matched the reference-trained recipe. None when nothing was measured.
-
-    `n_scored`: in-support and shifted image counts ({"in_acc": ..., "shift_acc": ...}) the accuracies are over
-    (for the 95 % Wilson interval, image sampling only: one training seed per model)."""
+    Intervals: image sampling only (one training seed per model; see `size_curve`)."""
     measured = {(r.data, r.variant): r for r in rows if r.method == "curated-finetune" and r.applicable}
     curated = measured.get(("curated-shift", "shift-only"))
     if curated is None or not curated.size_curve:
@@ -130,18 +157,22 @@ def curated_advice(rows: list[RemedyRow], pretrained: list[Mapping[str, Any]], n
     recipe = next((p for s in ("lpft", "ft") for p in pretrained
                    if p.get("model") == curated.base and p.get("strategy") == s and p.get(key) is not None), None)
     n = curated.n_shift_labelled
+    last = curated.size_curve[-1]
     text = (f"Measured: fine-tuning {curated.base} on {n} shifted images chosen by `ptdiag curate --from shift "
-            f"--n {n}` and labelled gave {where} accuracy {_with_interval(curated.accuracies[key], n_scored[key])}")
+            f"--n {n}` and labelled gave {where} accuracy {_acc(last.get('interval'))}")
     if recipe is not None:
         base = recipe[key]
         text += f" ({_points(curated.accuracies[key] - base)} against {100 * base:.1f}% for {recipe['name']} " \
                 "trained on the reference alone)"
     with_ref = measured.get(("curated-shift", "reference+shift"))
-    if with_ref is not None and with_ref.accuracies.get(key) is not None:
-        text += f"; with the reference added {_with_interval(with_ref.accuracies[key], n_scored[key])}"
+    if with_ref is not None and with_ref.size_curve:
+        text += f"; with the reference added {_acc(with_ref.size_curve[-1].get('interval'))}"
     random = measured.get(("random-shift", "shift-only"))
     if random is not None and random.accuracies.get(key) is not None:
-        text += f"; {n} random shifted images gave {100 * random.accuracies[key]:.1f}%"
+        diff = last.get("minus_random")
+        text += f"; {n} random shifted images gave {100 * random.accuracies[key]:.1f}%" + (
+            f" (curated − random {_points(diff['mid'])} [{100 * diff['lower']:+.1f}, {100 * diff['upper']:+.1f}]"
+            f"{_which_to_label(diff)})" if diff else "")
     if recipe is not None:
         matched = [p["n_images"] for p in curated.size_curve if p.get(key) is not None and p[key] >= recipe[key]]
         text += (f". Curated sets matched the reference-trained recipe from {matched[0]} images" if matched else
@@ -155,11 +186,18 @@ def accuracy_key(in_acc: float | None, n_in: int, n_shift: int) -> str:
     return "in_acc" if in_acc is not None and 2 * n_in >= n_shift else "shift_acc"
 
 
-def _with_interval(acc: float, n: int) -> str:
-    from scipy.stats import binomtest
+def _which_to_label(diff: Mapping[str, float]) -> str:
+    if diff["upper"] < 0:
+        return ": a random sample did better here, label one (`ptdiag curate --from shift --random`)"
+    if diff["lower"] > 0:
+        return ": the curated selection did better than random here"
+    return ""
 
-    ci = binomtest(int(round(acc * n)), n).proportion_ci(0.95, method="wilson")
-    return f"{100 * acc:.1f}% [{100 * ci.low:.1f}, {100 * ci.high:.1f}]"
+
+def _acc(interval: Mapping[str, float] | None) -> str:
+    if interval is None:
+        return "—"
+    return f"{100 * interval['mid']:.1f}% [{100 * interval['lower']:.1f}, {100 * interval['upper']:.1f}]"
 
 
 def _points(diff: float) -> str:

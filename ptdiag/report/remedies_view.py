@@ -96,22 +96,33 @@ def curve_label(row: dict[str, Any]) -> str:
 
 
 def size_curve_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the curated-set size curve: in-support (else shifted) held-out accuracy per size, one
-    column per curated-finetune remedy. Empty when none was measured."""
+    """Header and rows of the curated-set size curve: the held-out accuracy each row is judged by (`judged_by`:
+    in-support, else shifted) per size with its 95 % interval, one column per curated-finetune remedy, and the paired
+    curated − random difference in points. Empty when none was measured."""
     rows = curated_rows(results)
     if not rows:
         return [], []
     key = rows[0].get("judged_by", "shift_acc")
     sizes = sorted({p["n_images"] for r in rows for p in r["size_curve"]})
-    header = ["labelled shifted images", *(curve_label(r) for r in rows)]
+    paired = [r for r in rows if any(p.get("minus_random") for p in r["size_curve"])]
+    header = [f"labelled shifted images ({'in-support' if key == 'in_acc' else 'shifted'} accuracy, held out)",
+              *(curve_label(r) for r in rows), *(["curated − random (points)"] if paired else [])]
     body = []
     for n in sizes:
-        cells = [str(n)]
-        for r in rows:
-            point = next((p for p in r["size_curve"] if p["n_images"] == n), None)
-            cells.append(pct(point[key]) if point else DASH)
+        points = [next((p for p in r["size_curve"] if p["n_images"] == n), None) for r in rows]
+        cells = [str(n), *(_accuracy_cell(p, key) for p in points)]
+        if paired:
+            diff = next((p for p in paired[0]["size_curve"] if p["n_images"] == n), {}).get("minus_random")
+            cells.append(interval(diff))
         body.append(cells)
-    return [f"{header[0]} ({'in-support' if key == 'in_acc' else 'shifted'} accuracy, held out)", *header[1:]], body
+    return header, body
+
+
+def _accuracy_cell(point: dict[str, Any] | None, key: str) -> str:
+    if point is None:
+        return DASH
+    iv = point.get("interval")
+    return pct(point[key]) + (f" [{100 * iv['lower']:.1f}, {100 * iv['upper']:.1f}]" if iv else "")
 
 
 def size_curve_terminal(results: dict[str, Any]) -> WholeTable:

@@ -290,7 +290,13 @@ def test_curated_finetune_is_held_out_measured_and_cited(finished_run, tiny_pair
     assert "1000 skipped" in rows["finetune-random"]["note"]
     assert rows["finetune-curated"]["size_curve"][-1]["shift_acc"] == rows["finetune-curated"]["shift_acc"]
     in_support = (results["support"] or {}).get("pi_in", 0.0)
-    assert {r["judged_by"] for r in rows.values()} == {"in_acc" if in_support >= 0.5 else "shift_acc"}
+    key = "in_acc" if in_support >= 0.5 else "shift_acc"
+    assert {r["judged_by"] for r in rows.values()} == {key}
+    for point, random in zip(rows["finetune-curated"]["size_curve"], rows["finetune-random"]["size_curve"],
+                             strict=True):
+        assert point["interval"]["lower"] <= point[key] <= point["interval"]["upper"]
+        assert point["minus_random"]["mid"] == pytest.approx(point[key] - random[key])
+    assert "minus_random" not in rows["finetune-random"]["size_curve"][0]
     table = pd.read_parquet(run / "predictions.parquet")
     n_shift = results["data"]["shift"]["n"]
     with np.load(next((run / "jobs").glob("curated-*.npz"))) as job:

@@ -198,12 +198,22 @@ def remedy_section(ctx: Context, outs: list[JobOutput], support: SupportSplit | 
             if f"r{i}_budget" in out.arrays:
                 budget = label_budget(d.get("budgets", []), out.arrays[f"r{i}_budget"], shift_y, mask)
             if d["method"] == "curated-finetune" and d["applicable"]:
-                curve = out.arrays.get(f"r{i}_sizes", out.arrays[f"r{i}_shift"][None])
-                budget = size_curve(d["sizes"], curve, shift_y, mask)
-                d = {**d, "judged_by": accuracy_key(acc["in_acc"], int(mask.sum()) if mask is not None else 0,
-                                                    len(shift_y))}
+                d, budget = _curated_curve(out, i, d, acc, shift_y, mask)
             rows.append(remedy_row(d, acc, budget, scored.get(d["name"])))
     return rows
+
+
+def _curated_curve(out: JobOutput, i: int, d: dict[str, Any], acc: dict[str, float | None], shift_y: np.ndarray,
+                   mask: np.ndarray | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A curated-finetune row's descriptor with `judged_by`, and its size curve (the curated set's alone also paired
+    with the random set of each size)."""
+    key = accuracy_key(acc["in_acc"], int(mask.sum()) if mask is not None else 0, len(shift_y))
+    judged = mask if key == "in_acc" else np.ones(len(shift_y), dtype=bool)
+    curve = out.arrays.get(f"r{i}_sizes", out.arrays[f"r{i}_shift"][None])
+    random = next((f"r{j}_sizes" for j, r in enumerate(out.meta["remedies"]) if r.get("data") == "random-shift"),
+                  None)
+    against = out.arrays.get(random) if d["data"] == "curated-shift" and d["variant"] == "shift-only" else None
+    return {**d, "judged_by": key}, size_curve(d["sizes"], curve, shift_y, mask, judged, against)
 
 
 def remedy_frames(ctx: Context, outs: list[JobOutput], support: SupportSplit | None) -> list[pd.DataFrame]:
