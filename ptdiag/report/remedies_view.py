@@ -29,6 +29,8 @@ def what(row: dict[str, Any]) -> str:
         text += f" on {row['n_shift_labelled']}{chosen} labelled shifted images"
         if row.get("variant") == "reference+shift":
             text += " + the reference set"
+        if row.get("base_kind") == "finetuned":
+            text += ", on the fine-tuned model's features"
     else:
         text += f", weights from {row['n_shift_labelled']} labelled shifted images"
     return text
