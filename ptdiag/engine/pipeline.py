@@ -1,7 +1,8 @@
 """`analyze`: train and evaluate everything the method needs on the user's data, then score it.
 
 Stages: ingest → decode → baselines (from scratch) → features (per pre-trained backbone) → linear probe →
-fine-tunes (FT / LP-FT, LR chosen on the reference validation split) → support split → statistics → results.json.
+fine-tunes (FT / LP-FT, LR chosen on the reference validation split) → support split → remedies (and, with
+--curated-sizes, fine-tunes on curated shifted images) → statistics → results.json.
 Each unit of work is a job (`ptdiag.engine.jobs`), so a rerun skips what is finished and an interrupted run resumes.
 A rerun of a finished analysis (same config, same data) returns the stored results without importing torch: the
 stages live in `ptdiag.engine.compute`, imported only when something has to be computed.

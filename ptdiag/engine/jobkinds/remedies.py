@@ -4,7 +4,8 @@ One job fits every remedy (ptdiag.remedies does the fitting, torch-free): last-l
 shifted set for the primary pre-trained backbone's features and the strongest from-scratch baseline's penultimate
 features, each alone and together with the reference training set, plus (x, y) reweighting of the reference
 training set. All share one 2-fold cross-fitting of the shifted set, so no shifted example is scored by a head
-(or weights) fitted with its label.
+(or weights) fitted with its label. The section, scorer and prediction-file helpers below also read the `curated`
+job's rows (`ptdiag.engine.jobkinds.curated`), which follow the same descriptor and array layout.
 """
 
 from __future__ import annotations
