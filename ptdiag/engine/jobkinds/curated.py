@@ -28,6 +28,7 @@ from ptdiag.config import AnalyzeConfig
 from ptdiag.engine.features import LinearProbe, extract_features, load_head
 from ptdiag.engine.jobkinds.features import backbones
 from ptdiag.engine.jobkinds.finetune import take
+from ptdiag.engine.jobkinds.remedies import primary_features
 from ptdiag.engine.jobkinds.support import support_from_job
 from ptdiag.engine.jobs import JobOutput, JobParams, JobSpec
 from ptdiag.engine.models import BackboneSpec, create_pretrained, normalization
@@ -73,7 +74,7 @@ def curated_specs(config: AnalyzeConfig, ctx: Context, feat_specs: list[JobSpec]
     if not config.curated_sizes:
         return [], None
     by_label = {b.label: b for b in backbones(config)}
-    primary = max((s for s in feat_specs if s.name in ctx.probes), key=lambda s: ctx.probes[s.name].meta["val_acc"])
+    primary = primary_features(ctx, feat_specs)
     backbone, features = by_label[primary.name], primary.key(ctx.data.fingerprint)
     chosen_lr = {e.meta["strategy"]: e.meta["lr"] for e in pretrained
                  if e.meta.get("model") == backbone.label and e.meta.get("lr") is not None}

@@ -57,13 +57,19 @@ def remedy_specs(config: AnalyzeConfig, ctx: Context, base_specs: list[JobSpec],
     with_features = [(s, o) for s, o in zip(base_specs, base_outputs, strict=True) if "feat_train" in o.arrays]
     bases = {s.name: o for s, o in with_features}
     scratch = max(with_features, key=lambda so: _last_ref_acc(ctx, *so), default=(None, None))[0]
-    primary = max((s for s in feat_specs if s.name in ctx.probes), key=lambda s: ctx.probes[s.name].meta["val_acc"])
+    primary = primary_features(ctx, feat_specs)
     params = RemedyParams(backbone=primary.name, features=primary.key(ctx.data.fingerprint),
                           C=float(ctx.probes[primary.name].meta.get("C", DEFAULT_C)), folds=REMEDY_FOLDS,
                           budgets=LABEL_BUDGETS, seed=config.seed, max_dim=MAX_DIM, version=1,
                           scratch=scratch.name if scratch else None,
                           scratch_key=scratch.key(ctx.data.fingerprint) if scratch else None)
     return [JobSpec.of("remedies", primary.name, params)], bases
+
+
+def primary_features(ctx: Context, feat_specs: list[JobSpec]) -> JobSpec:
+    """The features job of the primary backbone, whose linear probe has the best reference validation accuracy: the
+    backbone every remedy (and the curated fine-tunes) is measured on."""
+    return max((s for s in feat_specs if s.name in ctx.probes), key=lambda s: ctx.probes[s.name].meta["val_acc"])
 
 
 def _last_ref_acc(ctx: Context, spec: JobSpec, out: JobOutput) -> float:
