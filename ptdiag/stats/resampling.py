@@ -14,17 +14,21 @@ binomial noise in the baselines' reference accuracies), and every quantity the v
 ER / ER_in / ER_out, the baseline-line gap and its bias/extrapolation components at each candidate's reference
 accuracy, what the candidate leaves and recovers of each, and the pooled reference-to-shift gap.
 
-Row 0 of every array is the point estimate (all weights 1, the point mask): the same code computes both.
+Row 0 of every array is the point estimate (all weights 1, the point mask): the same code computes both. The same
+code also computes the leave-one-run-out estimates (the jackknife over training runs), which widen the intervals
+when there are few runs (`Replicates.interval`, `effects.small_cluster_factor`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
 from ptdiag.stats.decompose import components
+from ptdiag.stats.effects import percentile_interval, recentred, small_cluster_factor
+from ptdiag.stats.intervals import Interval
 from ptdiag.stats.line import inverse_transform, transform
 
 # Below this reliability (share of the baselines' reference-accuracy spread that is not binomial noise) the
@@ -75,13 +79,52 @@ class Replicates:
     """Resampled quantities: `values[name]` is (1 + n_boot) × n_groups, `pooled_gap` (1 + n_boot,); row 0 = point.
 
     `lines[split]` holds (slope, intercept, reliability) per replicate; `residual_sd[split]` the point fit's
-    weighted residual SD (transformed units).
+    weighted residual SD (transformed units). `jackknife`, `jackknife_pooled_gap` and `jackknife_lines` hold the
+    same quantities with one training run left out at a time (R rows; empty with a single run). Read intervals
+    through `interval` / `pooled_interval` / `slope_interval`: they carry the small-cluster correction.
     """
 
     values: dict[str, np.ndarray]
     pooled_gap: np.ndarray
     lines: dict[str, np.ndarray]
     residual_sd: dict[str, float]
+    jackknife: dict[str, np.ndarray] = field(default_factory=dict)
+    jackknife_pooled_gap: np.ndarray | None = None
+    jackknife_lines: dict[str, np.ndarray] = field(default_factory=dict)
+    run_share: dict[str, float] = field(default_factory=dict)
+
+    def share(self, split: str) -> float:
+        """`run_heterogeneity` of a split's line (1, the most cautious, when unknown)."""
+        return self.run_share.get(split, 1.0)
+
+    def factor(self, name: str, g: int, confidence: float) -> float:
+        """Small-cluster stretch of quantity `name` of group g at this level (1 with a single run)."""
+        jack = self.jackknife.get(name)
+        return small_cluster_factor(self.values[name][:, g], None if jack is None else jack[:, g], confidence,
+                                    self.share(line_of(name)))
+
+    def interval(self, name: str, g: int, confidence: float) -> Interval | None:
+        """Percentile interval of quantity `name` of group g, re-centred and corrected for few runs."""
+        return percentile_interval(self.values[name][:, g], confidence, self.factor(name, g, confidence))
+
+    def pooled_interval(self, confidence: float) -> Interval | None:
+        factor = small_cluster_factor(self.pooled_gap, self.jackknife_pooled_gap, confidence, self.share("shift"))
+        return percentile_interval(self.pooled_gap, confidence, factor)
+
+    def slope_interval(self, split: str, confidence: float) -> Interval | None:
+        jack = self.jackknife_lines.get(split)
+        column = self.lines[split][:, 0]
+        factor = small_cluster_factor(column, None if jack is None else jack[:, 0], confidence, self.share(split))
+        return percentile_interval(column, confidence, factor)
+
+    def spread(self, name: str, g: int, confidence: float) -> np.ndarray:
+        """Replicates of `name` for group g re-centred on the point and stretched like its interval at this
+        level (what the verdict's stability and the prediction band read)."""
+        return recentred(self.values[name][:, g], self.factor(name, g, confidence))
+
+    def pooled_spread(self, confidence: float) -> np.ndarray:
+        factor = small_cluster_factor(self.pooled_gap, self.jackknife_pooled_gap, confidence, self.share("shift"))
+        return recentred(self.pooled_gap, factor)
 
 
 def resample(design: Design, n_boot: int, seed: int = 0) -> Replicates:
@@ -98,7 +141,24 @@ def resample(design: Design, n_boot: int, seed: int = 0) -> Replicates:
     values = {k: np.vstack([p[0][k] for p in parts]) for k in parts[0][0]}
     lines = {k: np.vstack([p[2][k] for p in parts]) for k in parts[0][2]}
     residual = {split: _residual_sd(design, split) for split in lines}
-    return Replicates(values, np.concatenate([p[1] for p in parts]), lines, residual)
+    reps = Replicates(values, np.concatenate([p[1] for p in parts]), lines, residual)
+    n_runs = int(design.run_index.max()) + 1
+    if n_runs >= 2:
+        jack_values, jack_gap, jack_lines = _chunk(design, cov_u, _leave_one_run_out(design, n_runs, n_ref, n_shift))
+        reps.jackknife, reps.jackknife_pooled_gap, reps.jackknife_lines = jack_values, jack_gap, jack_lines
+        reps.run_share = {split: run_heterogeneity(design, split) for split in lines}
+    return reps
+
+
+def line_of(name: str) -> str:
+    """The baseline line (split) a resampled quantity is read against: its name says which."""
+    if "out_matched" in name:
+        return "out_matched"
+    if "out_of_support" in name or "extrapolation" in name:
+        return "out_of_support"
+    if "in_support" in name or "bias" in name:
+        return "in_support"
+    return "shift"
 
 
 def matching_weights(difficulty: np.ndarray, in_support: np.ndarray, bins: int = 10) -> np.ndarray:
@@ -158,10 +218,24 @@ def _draw(rng: np.random.Generator, d: Design, b: int, n_ref: int, n_shift: int,
     mask_row = rng.integers(1, n_masks, size=b) if n_masks > 1 else np.zeros(b, dtype=int)
     draw = _Draw(_counts(rng, b, n_ref), _counts(rng, b, n_shift), runs, seeds, mask_row)
     if point:  # row 0: the data as observed
-        draw.ref[0], draw.shift[0], draw.runs[0], draw.mask_row[0] = 1.0, 1.0, 1.0, 0
-        for g in range(d.n_groups):
-            idx = d.group_index == g
-            draw.seeds[0, idx] = 1.0 / idx.sum()
+        _observed(draw, d, slice(0, 1))
+    return draw
+
+
+def _observed(draw: _Draw, d: Design, rows: slice) -> None:
+    """Set `rows` of a draw to the data as observed: every example, run and seed once, the point mask."""
+    draw.ref[rows], draw.shift[rows], draw.runs[rows], draw.mask_row[rows] = 1.0, 1.0, 1.0, 0
+    for g in range(d.n_groups):
+        idx = d.group_index == g
+        draw.seeds[rows, idx] = 1.0 / idx.sum()
+
+
+def _leave_one_run_out(d: Design, n_runs: int, n_ref: int, n_shift: int) -> _Draw:
+    """R rows: the observed data with training run r's checkpoints left out of the baselines in row r."""
+    draw = _Draw(np.ones((n_runs, n_ref)), np.ones((n_runs, n_shift)), np.ones((n_runs, d.run_index.size)),
+                 np.zeros((n_runs, d.group_index.size)), np.zeros(n_runs, dtype=int))
+    _observed(draw, d, slice(None))
+    draw.runs = (d.run_index[None, :] != np.arange(n_runs)[:, None]).astype(float)
     return draw
 
 
@@ -327,22 +401,45 @@ def _pooled_gap(ref_b: np.ndarray, shift_b: np.ndarray, out: dict[str, np.ndarra
     return (w.runs * (ref_b - shift_b)).sum(axis=1) / w.runs.sum(axis=1)
 
 
-def _residual_sd(d: Design, split: str) -> float:
-    """Residual SD of the point line (transformed units): the scatter of single baseline models around it."""
+def _residuals(d: Design, split: str) -> np.ndarray | None:
+    """Residuals of single baseline checkpoints around the point line (transformed units), or None."""
     ref = d.base_ref.mean(axis=1)
     if split == "shift":
         y = d.base_shift.mean(axis=1)
     elif d.masks is None:
-        return float("nan")
+        return None
     else:
         weights = {"in_support": d.masks[0].astype(float), "out_of_support": 1.0 - d.masks[0],
                    "out_matched": d.matched[0] if d.matched is not None else None}[split]
         if weights is None or weights.sum() <= 0:
-            return float("nan")
+            return None
         y = d.base_shift @ weights / weights.sum()
     u = transform(ref, d.scale, d.base_ref.shape[1])  # type: ignore[arg-type]
     v = transform(y, d.scale, d.base_shift.shape[1])  # type: ignore[arg-type]
     if u.size < 3:
-        return float("nan")
-    fit = np.polyfit(u, v, 1)
-    return float(np.sqrt(((v - np.polyval(fit, u)) ** 2).sum() / (u.size - 2)))
+        return None
+    return v - np.polyval(np.polyfit(u, v, 1), u)
+
+
+def _residual_sd(d: Design, split: str) -> float:
+    """Residual SD of the point line (transformed units): the scatter of single baseline models around it."""
+    res = _residuals(d, split)
+    return float("nan") if res is None else float(np.sqrt((res**2).sum() / (res.size - 2)))
+
+
+def run_heterogeneity(d: Design, split: str) -> float:
+    """Share of the variance of a run's mean residual that is the run's own deviation off the line (0..1).
+
+    One-way ANOVA of the baselines' residuals by training run: between-run mean square B, within-run W;
+    (B − W)/B estimates τ²/(τ² + σ²/m) for run deviations of variance τ² and checkpoint scatter σ² (m
+    checkpoints per run). 0 when every run has a single checkpoint or the split has no line.
+    """
+    res = _residuals(d, split)
+    n_runs = int(d.run_index.max()) + 1
+    if res is None or n_runs < 2 or res.size <= n_runs:
+        return 0.0
+    counts = np.bincount(d.run_index, minlength=n_runs)
+    means = np.bincount(d.run_index, weights=res, minlength=n_runs) / np.maximum(counts, 1)
+    between = float((counts * (means - res.mean()) ** 2).sum() / (n_runs - 1))
+    within = float(((res - means[d.run_index]) ** 2).sum() / (res.size - n_runs))
+    return float(np.clip((between - within) / between, 0.0, 1.0)) if between > 0 else 0.0

@@ -23,7 +23,6 @@ import numpy as np
 
 from ptdiag.errors import DataError
 from ptdiag.stats import score_sections as sections
-from ptdiag.stats.effects import percentile_interval, recentred
 from ptdiag.stats.estimated import ESTIMATOR, estimate_shift, summary
 from ptdiag.stats.intervals import Check, Interval
 from ptdiag.stats.resampling import Design, Replicates, fold_matching_weights, resample
@@ -157,8 +156,7 @@ def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsCon
     reps = resample(design, config.bootstrap, config.seed)
     fits = sections.fits(baselines, design, reps, support, config)
     level = vcfg.confidence_level
-    quantities = [{name: percentile_interval(col[:, g], level) for name, col in reps.values.items()}
-                  for g in range(len(groups))]
+    quantities = [{name: reps.interval(name, g, level) for name in reps.values} for g in range(len(groups))]
     bands = [sections.prediction_bands(reps, g, config.scale, level) for g in range(len(groups))]
     cands = [i for i, g in enumerate(groups) if g.kind == "pretrained"]
     # Recoveries of J recipes are read at level 1 − α/J (Bonferroni): "some recipe helps" is a union of J claims.
@@ -166,7 +164,7 @@ def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsCon
     evidence = [_evidence(groups[i], quantities[i], bands[i], _adjusted(reps, i, adjusted_level, 2 * level - 1))
                 for i in cands]
     # An equivalence test (TOST) at level α uses the 1 − 2α interval: 90 % for the default 95 %.
-    pooled_gap = percentile_interval(reps.pooled_gap, 2 * level - 1)
+    pooled_gap = reps.pooled_interval(2 * level - 1)
     checks = sections.checks(baselines, groups, design, reps, fits, support, vcfg, config.bootstrap)
     split_args = _split_args(support, shift_labelled if labels_section is not None else None)
     inputs = VerdictInputs(candidates=evidence, pooled_gap=pooled_gap, support_available=support is not None,
@@ -197,7 +195,9 @@ def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsCon
                 "n_mask_draws": 0 if design.masks is None else design.masks.shape[0] - 1,
                 "resampling": "runs (clusters), reference-test and shifted examples (paired across models), "
                               "fine-tuning seeds, support-mask fold assignment; lines refitted per replicate with "
-                              "the errors-in-x slope correction; percentile intervals re-centred on the point"}
+                              "the errors-in-x slope correction; percentile intervals re-centred on the point and "
+                              "widened for few runs (jackknife over runs, Welch-Satterthwaite t)",
+                "run_heterogeneity": {split: round(share, 4) for split, share in reps.run_share.items()}}
     base_rows = [sections.baseline_row(b, design, i) for i, b in enumerate(baselines)]
     if labels_section is not None:  # every shifted accuracy is an estimate: say so beside it
         settings["shift_labels"] = labels_section
@@ -388,9 +388,9 @@ def _matched_ess(design: Design, rows: list[dict[str, Any]]) -> list[str]:
 def _adjusted(reps: Replicates, g: int, level: float, tost_level: float) -> dict[str, Interval | None]:
     """A recipe's recoveries at the multiplicity-corrected level; the line's gap at it and its own gap at the TOST
     level."""
-    out = {name: percentile_interval(reps.values[name][:, g], level) for name in RECOVERIES if name in reps.values}
+    out = {name: reps.interval(name, g, level) for name in RECOVERIES if name in reps.values}
     for name, key in (("gap", "gap_tost"), ("remaining_gap", "own_gap_tost")):
-        out[key] = percentile_interval(reps.values[name][:, g], tost_level) if name in reps.values else None
+        out[key] = reps.interval(name, g, tost_level) if name in reps.values else None
     return out
 
 
@@ -403,11 +403,12 @@ def _evidence(group: Group, q: dict[str, Interval | None], band: dict[str, dict[
 
 
 def _stability(reps: Replicates, cands: list[int], inputs: VerdictInputs, kind: str, vcfg: VerdictConfig) -> float:
-    """Share of resamples whose point estimates (re-centred like the intervals) give the same kind."""
+    """Share of resamples whose point estimates (re-centred and stretched like the intervals) give the same kind."""
     names = [n for n in reps.values
              if n == "gap" or n.startswith(("bias", "extrapolation", "remaining_", "recovered_", "share_"))]
-    columns = [{n: recentred(reps.values[n][:, g]) for n in names} for g in cands]
-    gap = recentred(reps.pooled_gap)
+    level = vcfg.confidence_level
+    columns = [{n: reps.spread(n, g, level) for n in names} for g in cands]
+    gap = reps.pooled_spread(2 * level - 1)
     same = 0
     for r in range(gap.size):
         values = [{name: col[r] for name, col in recipe.items()} for recipe in columns]

@@ -12,7 +12,7 @@ from scipy import stats
 
 from ptdiag.errors import DataError
 from ptdiag.stats.decompose import er_consistency
-from ptdiag.stats.effects import classify, percentile_interval, recentred
+from ptdiag.stats.effects import classify
 from ptdiag.stats.intervals import Check, Interval
 from ptdiag.stats.line import fit_line, transform
 from ptdiag.stats.resampling import MIN_RELIABILITY, Design, Replicates
@@ -136,7 +136,7 @@ def prediction_bands(reps: Replicates, g: int, scale: str, level: float) -> dict
         pred = reps.values.get(f"pred_{split}")
         if pred is None or not np.isfinite(pred[0, g]):
             continue
-        line = recentred(pred[:, g])
+        line = reps.spread(f"pred_{split}", g, level)
         line = line[np.isfinite(line)]
         p = float(np.clip(pred[0, g], 1e-6, 1 - 1e-6))
         density = stats.norm.pdf(stats.norm.ppf(p)) if scale == "probit" else p * (1 - p)
@@ -177,7 +177,7 @@ def fits(baselines: list[ModelEval], design: Design, reps: Replicates, support: 
         fit = ols.to_dict() | {"slope": slope, "intercept": intercept, "slope_ols": ols.slope,
                                "intercept_ols": ols.intercept, "reliability": reliability,
                                "n_runs": int(design.run_index.max()) + 1, "ref_n": n_ref}
-        interval = percentile_interval(reps.lines[split][:, 0], config.verdict.confidence_level)
+        interval = reps.slope_interval(split, config.verdict.confidence_level)
         fit["slope_interval"] = _d(interval)
         out[key] = fit
     return out
@@ -251,8 +251,10 @@ def checks(baselines: list[ModelEval], groups: list[Group], design: Design, reps
     if n_runs < vcfg.min_runs:
         out = [Check("baselines", "FAIL", f"only {runs}: the run-level resampling has almost nothing to draw from")]
     elif n_runs < vcfg.recommended_runs:
+        share = max(reps.run_share.values(), default=0.0)
         out = [Check("baselines", "WARN", f"{runs} (< {vcfg.recommended_runs} recommended): the interval over runs "
-                                          "is coarse")]
+                                          f"is coarse; intervals are widened for so few runs (runs' own deviations "
+                                          f"off the lines: up to {100 * share:.0f} % of their run-level scatter)")]
     else:
         out = [Check("baselines", "PASS", runs)]
     whole = fit_rows.get("shift")

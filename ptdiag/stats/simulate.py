@@ -204,6 +204,11 @@ SCENARIOS = {
     # reference accuracy it is ~6 points. Truth: a shift that matters for these recipes: never no-shift.
     "crossing": Scenario("crossing", pi_in=0.0, slope_out=0.6, icpt_out=0.18, n_ref=2000, n_shift=4000, tau=0.0),
     "in-split-40": Scenario("in-split-40", pi_in=40 / 1500, drop_in=0.4, slope_out=0.05, icpt_out=-1.1, er_out=0.7),
+    # Three baseline runs (quick's count) whose own deviations off the shifted lines are as large as on real images
+    # (τ = 0.15 probit): the run bootstrap alone covered 0.84–0.91; the intervals must widen for so few runs.
+    "few-runs-bias": Scenario("few-runs-bias", pi_in=0.9, drop_in=0.35, runs=3, checkpoints=5, tau=0.15),
+    "few-runs-extrapolation": Scenario("few-runs-extrapolation", pi_in=0.4, slope_out=1.0, icpt_out=-0.6, er_out=0.35,
+                                       runs=3, checkpoints=5, tau=0.15),
     # Shifted labels on 300 of 1,500 random images only, the rest estimated (prediction-powered, from confidence
     # that is overconfident for the baselines out of support): the same truths as the labelled families.
     "labelled-300-extrapolation": Scenario("labelled-300-extrapolation", pi_in=0.1, slope_out=0.05, icpt_out=-1.1,

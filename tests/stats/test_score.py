@@ -254,3 +254,24 @@ def test_difficulty_matched_er_out_is_unbiased_under_no_effect():
             mids.append(matched["mid"])
             covered.append(matched["lower"] <= 0 <= matched["upper"])
     assert abs(np.mean(mids)) < 0.006 and np.mean(covered) >= 0.9, (np.mean(mids), np.mean(covered))
+
+
+def test_run_heterogeneity_separates_run_deviations_from_checkpoint_scatter():
+    """The share of the run-level scatter that is the runs' own deviation off the line (what the few-runs widening
+    reads): near 1 when runs deviate (τ = 0.3 probit), small when only checkpoints scatter (τ = 0)."""
+    import dataclasses
+
+    from ptdiag.stats.simulate import SCENARIOS, draw
+
+    def shares(tau: float) -> list[float]:
+        sc = dataclasses.replace(SCENARIOS["bias"], tau=tau)
+        rng = np.random.default_rng(0)
+        out = []
+        for _ in range(10):
+            evals, support = draw(sc, rng)
+            out.append(score(evals, support, StatsConfig(bootstrap=50)).to_dict()["statistics"]
+                       ["run_heterogeneity"]["in_support"])
+        return out
+
+    assert np.mean(shares(0.3)) > 0.85
+    assert np.mean(shares(0.0)) < 0.3
