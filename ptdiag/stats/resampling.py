@@ -127,8 +127,9 @@ class Replicates:
         return recentred(self.pooled_gap, factor)
 
 
-def resample(design: Design, n_boot: int, seed: int = 0) -> Replicates:
-    """Point estimate (row 0) plus `n_boot` replicates of every quantity the verdict uses."""
+def resample(design: Design, n_boot: int, seed: int = 0, jackknife: bool = True) -> Replicates:
+    """Point estimate (row 0) plus `n_boot` replicates of every quantity the verdict uses, and (`jackknife`) the
+    leave-one-run-out estimates that widen the intervals for few runs."""
     rng = np.random.default_rng(seed)
     n_ref, n_shift = design.base_ref.shape[1], design.base_shift.shape[1]
     cov_u = _reference_noise(design.base_ref, design.scale)
@@ -143,7 +144,7 @@ def resample(design: Design, n_boot: int, seed: int = 0) -> Replicates:
     residual = {split: _residual_sd(design, split) for split in lines}
     reps = Replicates(values, np.concatenate([p[1] for p in parts]), lines, residual)
     n_runs = int(design.run_index.max()) + 1
-    if n_runs >= 2:
+    if jackknife and n_runs >= 2:
         jack_values, jack_gap, jack_lines = _chunk(design, cov_u, _leave_one_run_out(design, n_runs, n_ref, n_shift))
         reps.jackknife, reps.jackknife_pooled_gap, reps.jackknife_lines = jack_values, jack_gap, jack_lines
         reps.run_share = {split: run_heterogeneity(design, split) for split in lines}

@@ -92,6 +92,8 @@ class StatsConfig:
         bootstrap: resampling replicates (0: no intervals, the verdict is inconclusive).
         seed: seeds the resampling.
         verdict: thresholds of the rules.
+        few_runs_widening: widen intervals that rest on few baseline runs (jackknife over runs, Welch–Satterthwaite
+            t; `effects.small_cluster_factor`). Off only to measure what it changes.
     """
 
     scale: str = "probit"
@@ -99,6 +101,7 @@ class StatsConfig:
     bootstrap: int = 1000
     seed: int = 0
     verdict: VerdictConfig = field(default_factory=VerdictConfig)
+    few_runs_widening: bool = True
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ def score(evals: list[ModelEval], support: SupportSplit | None, config: StatsCon
     baselines, groups, n_ref, n_shift = _prepare(evals)
     support = _support_at(support, n_shift, config.epsilon)
     design = _design(baselines, groups, support, config.scale, matching=labels_section is None)
-    reps = resample(design, config.bootstrap, config.seed)
+    reps = resample(design, config.bootstrap, config.seed, jackknife=config.few_runs_widening)
     fits = sections.fits(baselines, design, reps, support, config)
     level = vcfg.confidence_level
     quantities = [{name: reps.interval(name, g, level) for name in reps.values} for g in range(len(groups))]

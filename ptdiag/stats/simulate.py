@@ -142,7 +142,8 @@ def _support(in_mask: np.ndarray, rng: np.random.Generator, flip: float) -> Supp
                         rho_shift_draws=draws, source="given")
 
 
-def run(sc: Scenario, draws: int, seed: int = 0, bootstrap: int = 300) -> dict[str, object]:
+def run(sc: Scenario, draws: int, seed: int = 0, bootstrap: int = 300,
+        few_runs_widening: bool = True) -> dict[str, object]:
     """Kinds over `draws` simulated datasets, and the coverage of the true ER_in / ER_out by the intervals."""
     rng = np.random.default_rng(seed)
     kinds: dict[str, int] = {}
@@ -153,7 +154,8 @@ def run(sc: Scenario, draws: int, seed: int = 0, bootstrap: int = 300) -> dict[s
         if sc.shift_labelled:
             labelled = np.zeros(sc.n_shift, bool)
             labelled[rng.choice(sc.n_shift, sc.shift_labelled, replace=False)] = True
-        out = score(evals, support, StatsConfig(bootstrap=bootstrap, seed=i), shift_labelled=labelled).to_dict()
+        config = StatsConfig(bootstrap=bootstrap, seed=i, few_runs_widening=few_runs_widening)
+        out = score(evals, support, config, shift_labelled=labelled).to_dict()
         kind = out["verdict"]["kind"]
         if kind == "inconclusive":  # name the failed check: "inconclusive (shift-size)"
             failed = [c["name"] for c in out["verdict"]["checks"] if c["status"] == "FAIL" and c["name"] != "baselines"]

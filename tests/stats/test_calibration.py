@@ -66,8 +66,8 @@ SWEEP = {
     "in-split-1": ("pretraining-helps", 0.9, ("dataset-bias", "both", "no-shift")),
     "in-split-40": ("pretraining-helps", 0.9, ("dataset-bias", "both", "no-shift")),
     "crossing": (None, 0.0, ("no-shift",)),
-    # Three runs with real-image-sized run deviations: intervals widened for few runs (28 % decided, measured).
-    "few-runs-bias": ("dataset-bias", 0.8, ("pretraining-helps", "both", "no-shift")),
+    # Three runs with real-image-sized run deviations: intervals widened for few runs (27/100 decided, measured).
+    "few-runs-bias": ("dataset-bias", 0.7, ("pretraining-helps", "both", "no-shift")),  # 85/100 measured
     "few-runs-extrapolation": (None, 0.0, ("dataset-bias", "no-shift")),
     # A random labelled sample of the shifted set (ptdiag.stats.estimated): the same truths, decided as often.
     "labelled-300-extrapolation": ("pretraining-helps", 0.9, ("dataset-bias", "both", "no-shift")),

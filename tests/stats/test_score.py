@@ -275,3 +275,19 @@ def test_run_heterogeneity_separates_run_deviations_from_checkpoint_scatter():
 
     assert np.mean(shares(0.3)) > 0.85
     assert np.mean(shares(0.0)) < 0.3
+
+
+def test_few_runs_widening_only_stretches_the_intervals_and_can_be_switched_off():
+    """Three runs that deviate off the line: the widened interval holds the plain run-bootstrap one around the same
+    point; `few_runs_widening=False` gives the plain one (what docs/VALIDATION.md §2 compares against)."""
+    import dataclasses
+
+    from ptdiag.stats.simulate import SCENARIOS, draw
+
+    evals, support = draw(dataclasses.replace(SCENARIOS["few-runs-bias"], tau=0.3), np.random.default_rng(1))
+    widened = score(evals, support, StatsConfig(bootstrap=200)).to_dict()["pretrained"][0]["er_in"]
+    plain = score(evals, support, StatsConfig(bootstrap=200, few_runs_widening=False)).to_dict()["pretrained"][0]
+    plain = plain["er_in"]
+    assert widened["mid"] == plain["mid"]
+    assert widened["lower"] <= plain["lower"] and plain["upper"] <= widened["upper"]
+    assert widened["upper"] - widened["lower"] > 1.2 * (plain["upper"] - plain["lower"])
