@@ -433,12 +433,13 @@ def run_heterogeneity(d: Design, split: str) -> float:
 
     One-way ANOVA of the baselines' residuals by training run: between-run mean square B, within-run W;
     (B − W)/B estimates τ²/(τ² + σ²/m) for run deviations of variance τ² and checkpoint scatter σ² (m
-    checkpoints per run). 0 when every run has a single checkpoint or the split has no line.
+    checkpoints per run). 1 (all of it, the cautious reading) when the two cannot be told apart: every run has a
+    single checkpoint, or the split has no line.
     """
     res = _residuals(d, split)
     n_runs = int(d.run_index.max()) + 1
     if res is None or n_runs < 2 or res.size <= n_runs:
-        return 0.0
+        return 1.0
     counts = np.bincount(d.run_index, minlength=n_runs)
     means = np.bincount(d.run_index, weights=res, minlength=n_runs) / np.maximum(counts, 1)
     between = float((counts * (means - res.mean()) ** 2).sum() / (n_runs - 1))

@@ -53,7 +53,9 @@ def test_intervals_cover_the_true_er(results):
 SWEEP = {
     "bias": ("dataset-bias", 0.8, ("pretraining-helps", "both", "no-shift")),
     "extrapolation-flat": ("pretraining-helps", 0.8, ("dataset-bias", "no-shift")),
-    "extrapolation": ("pretraining-helps", 0.8, ("dataset-bias", "no-shift")),
+    # Two equally good recipes on a steep line: 85-87/100 with the plain run bootstrap, 77-80/100 with the intervals
+    # widened for 8 runs' own deviations (docs/VALIDATION.md §2).
+    "extrapolation": ("pretraining-helps", 0.7, ("dataset-bias", "no-shift")),
     "no-shift": ("no-shift", 0.8, ("pretraining-helps", "both", "dataset-bias")),
     "no-shift-2000": ("no-shift", 0.8, ("pretraining-helps", "both", "dataset-bias")),  # 85/100 measured
     "no-shift-800": (None, 0.0, ("pretraining-helps", "both", "dataset-bias")),  # too small to show equivalence
