@@ -33,7 +33,7 @@ REMEDIES = {
                             "or full fine-tuning (`--strategies`), or collect data that covers the shifted inputs.",
     "resolve-recovery": "Whether {recipes} recover a material amount of the extrapolation gap is unresolved. More "
                         "baseline runs (`--baseline-seeds`, or the standard budget) narrow the line's interval, "
-                        "more fine-tuning seeds (`--ft-seeds`) the recipes', and more shifted images both.",
+                        "more fine-tuning seeds (`--ft-seeds`) the recipes', and more shifted images both.{size}",
     "support-split": "Run the support split (reference and shifted features) to tell dataset bias from poor "
                      "extrapolation.",
     "check-shift": "Nothing to fix for this shift: models do better on it than on the reference. Check that the "
@@ -97,8 +97,9 @@ def recommendations(kind: str, failed: str | None, chosen: RecipeCall | None, ca
     if failed == "pretrained-recovery":
         recs.append(_advice("try-other-pretrained", recipes=names))
     elif failed == "extrapolation-recovery":
-        unresolved = [c.evidence.name for c in calls if c.classes["recovered_extrapolation"] == "unresolved"]
-        recs.append(_advice("resolve-recovery", recipes=", ".join(unresolved) or names))
+        unresolved = [c for c in calls if c.classes["recovered_extrapolation"] == "unresolved"]
+        recs.append(_advice("resolve-recovery", recipes=", ".join(c.evidence.name for c in unresolved) or names,
+                            size=_evidence_needed(unresolved, config)))
     elif failed == "support-split":
         recs.append(_advice("support-split"))
     elif failed in ("shift-size", "split-size", "remaining-bias", "few-shifted", "extrapolation-size",
@@ -115,6 +116,23 @@ def recommendations(kind: str, failed: str | None, chosen: RecipeCall | None, ca
         if line is not None:
             recs.append(Recommendation(f"measured-{remedy.get('method') or 'remedy'}", line))
     return list(dict.fromkeys(recs))
+
+
+def _evidence_needed(unresolved: Sequence[RecipeCall], config: VerdictConfig) -> str:
+    """How much more evidence would clear the margin for the most promising unresolved recovery, if its estimate
+    held and every source of the interval's width shrank as 1/√n (a rough size, said as such)."""
+    intervals = [c.evidence.adjusted.get("recovered_extrapolation")
+                 or c.evidence.quantities.get("recovered_extrapolation") for c in unresolved]
+    best = max((i for i in intervals if i is not None), key=lambda i: i.mid, default=None)
+    margin = config.material_margin
+    if best is None or best.mid - best.lower <= 0:
+        return ""
+    if best.mid <= margin:
+        return (f" The best estimate, {pts(best)} points, is below the {100 * margin:g}-point margin: more data is "
+                "more likely to show the recovery not material than material.")
+    times = ((best.mid - best.lower) / (best.mid - margin)) ** 2
+    return (f" If the best estimate ({pts(best)} points) holds, about {times:.1f}× the evidence (runs, seeds and "
+            f"shifted images alike; a rough size) would clear the {100 * margin:g}-point margin.")
 
 
 def _advice(code: str, **numbers: str) -> Recommendation:
