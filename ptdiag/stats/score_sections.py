@@ -252,9 +252,11 @@ def checks(baselines: list[ModelEval], groups: list[Group], design: Design, reps
         out = [Check("baselines", "FAIL", f"only {runs}: the run-level resampling has almost nothing to draw from")]
     elif n_runs < vcfg.recommended_runs:
         share = max(reps.run_share.values(), default=0.0)
+        widened = (f"intervals are widened for so few runs (runs' own deviations off the lines: up to "
+                   f"{100 * share:.0f} % of their run-level scatter)" if share >= 0.05 else
+                   "the runs sit on the lines, so the intervals need little widening for so few")
         out = [Check("baselines", "WARN", f"{runs} (< {vcfg.recommended_runs} recommended): the interval over runs "
-                                          f"is coarse; intervals are widened for so few runs (runs' own deviations "
-                                          f"off the lines: up to {100 * share:.0f} % of their run-level scatter)")]
+                                          f"is coarse; {widened}")]
     else:
         out = [Check("baselines", "PASS", runs)]
     whole = fit_rows.get("shift")
