@@ -187,8 +187,7 @@ def combine(calls: Sequence[RecipeCall], support: bool) -> tuple[str, str | None
 
 
 def _recovery_strength(call: RecipeCall) -> float:
-    q = call.evidence.adjusted.get("recovered_extrapolation") or call.evidence.quantities.get(
-        "recovered_extrapolation") or call.evidence.quantities.get("recovered_gap")
+    q = call.evidence.judged("recovered_extrapolation") or call.evidence.quantities.get("recovered_gap")
     return q.lower if q is not None else float("-inf")
 
 

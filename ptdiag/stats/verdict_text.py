@@ -121,8 +121,7 @@ def recommendations(kind: str, failed: str | None, chosen: RecipeCall | None, ca
 def _evidence_needed(unresolved: Sequence[RecipeCall], config: VerdictConfig) -> str:
     """How much more evidence would clear the margin for the most promising unresolved recovery, if its estimate
     held and every source of the interval's width shrank as 1/√n (a rough size, said as such)."""
-    intervals = [c.evidence.adjusted.get("recovered_extrapolation")
-                 or c.evidence.quantities.get("recovered_extrapolation") for c in unresolved]
+    intervals = [c.evidence.judged("recovered_extrapolation") for c in unresolved]
     best = max((i for i in intervals if i is not None), key=lambda i: i.mid, default=None)
     margin = config.material_margin
     if best is None or best.mid - best.lower <= 0:

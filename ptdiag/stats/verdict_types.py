@@ -32,6 +32,10 @@ class CandidateEvidence:
     beyond_band: Mapping[str, bool] = field(default_factory=dict)
     adjusted: Mapping[str, Interval | None] = field(default_factory=dict)
 
+    def judged(self, name: str) -> Interval | None:
+        """The interval the verdict reads for `name`: at its adjusted level when there is one."""
+        return self.adjusted.get(name) or self.quantities.get(name)
+
 
 @dataclass(frozen=True)
 class VerdictInputs:
