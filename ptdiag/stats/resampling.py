@@ -93,29 +93,28 @@ class Replicates:
     jackknife_lines: dict[str, np.ndarray] = field(default_factory=dict)
     run_share: dict[str, float] = field(default_factory=dict)
 
-    def share(self, split: str) -> float:
-        """`run_heterogeneity` of a split's line (1, the most cautious, when unknown)."""
-        return self.run_share.get(split, 1.0)
+    def _stretch(self, column: np.ndarray, jackknife: np.ndarray | None, split: str, confidence: float) -> float:
+        """Small-cluster stretch of one replicate column read against `split`'s line (1 with a single run)."""
+        return small_cluster_factor(column, jackknife, confidence, self.run_share.get(split, 1.0))
 
     def factor(self, name: str, g: int, confidence: float) -> float:
-        """Small-cluster stretch of quantity `name` of group g at this level (1 with a single run)."""
+        """Small-cluster stretch of quantity `name` of group g at this level."""
         jack = self.jackknife.get(name)
-        return small_cluster_factor(self.values[name][:, g], None if jack is None else jack[:, g], confidence,
-                                    self.share(line_of(name)))
+        return self._stretch(self.values[name][:, g], None if jack is None else jack[:, g], line_of(name), confidence)
 
     def interval(self, name: str, g: int, confidence: float) -> Interval | None:
         """Percentile interval of quantity `name` of group g, re-centred and corrected for few runs."""
         return percentile_interval(self.values[name][:, g], confidence, self.factor(name, g, confidence))
 
     def pooled_interval(self, confidence: float) -> Interval | None:
-        factor = small_cluster_factor(self.pooled_gap, self.jackknife_pooled_gap, confidence, self.share("shift"))
+        factor = self._stretch(self.pooled_gap, self.jackknife_pooled_gap, "shift", confidence)
         return percentile_interval(self.pooled_gap, confidence, factor)
 
     def slope_interval(self, split: str, confidence: float) -> Interval | None:
         jack = self.jackknife_lines.get(split)
         column = self.lines[split][:, 0]
-        factor = small_cluster_factor(column, None if jack is None else jack[:, 0], confidence, self.share(split))
-        return percentile_interval(column, confidence, factor)
+        return percentile_interval(column, confidence,
+                                   self._stretch(column, None if jack is None else jack[:, 0], split, confidence))
 
     def spread(self, name: str, g: int, confidence: float) -> np.ndarray:
         """Replicates of `name` for group g re-centred on the point and stretched like its interval at this
@@ -123,8 +122,8 @@ class Replicates:
         return recentred(self.values[name][:, g], self.factor(name, g, confidence))
 
     def pooled_spread(self, confidence: float) -> np.ndarray:
-        factor = small_cluster_factor(self.pooled_gap, self.jackknife_pooled_gap, confidence, self.share("shift"))
-        return recentred(self.pooled_gap, factor)
+        return recentred(self.pooled_gap, self._stretch(self.pooled_gap, self.jackknife_pooled_gap, "shift",
+                                                        confidence))
 
 
 def resample(design: Design, n_boot: int, seed: int = 0, jackknife: bool = True) -> Replicates:
@@ -141,13 +140,14 @@ def resample(design: Design, n_boot: int, seed: int = 0, jackknife: bool = True)
         parts.append(_chunk(design, cov_u, _draw(rng, design, b, n_ref, n_shift, point=start == 0)))
     values = {k: np.vstack([p[0][k] for p in parts]) for k in parts[0][0]}
     lines = {k: np.vstack([p[2][k] for p in parts]) for k in parts[0][2]}
-    residual = {split: _residual_sd(design, split) for split in lines}
-    reps = Replicates(values, np.concatenate([p[1] for p in parts]), lines, residual)
+    residuals = {split: _residuals(design, split) for split in lines}
+    residual_sd = {split: _residual_sd(res) for split, res in residuals.items()}
+    reps = Replicates(values, np.concatenate([p[1] for p in parts]), lines, residual_sd)
     n_runs = int(design.run_index.max()) + 1
     if jackknife and n_runs >= 2:
         jack_values, jack_gap, jack_lines = _chunk(design, cov_u, _leave_one_run_out(design, n_runs, n_ref, n_shift))
         reps.jackknife, reps.jackknife_pooled_gap, reps.jackknife_lines = jack_values, jack_gap, jack_lines
-        reps.run_share = {split: run_heterogeneity(design, split) for split in lines}
+        reps.run_share = {split: run_heterogeneity(res, design.run_index) for split, res in residuals.items()}
     return reps
 
 
@@ -422,26 +422,25 @@ def _residuals(d: Design, split: str) -> np.ndarray | None:
     return v - np.polyval(np.polyfit(u, v, 1), u)
 
 
-def _residual_sd(d: Design, split: str) -> float:
+def _residual_sd(res: np.ndarray | None) -> float:
     """Residual SD of the point line (transformed units): the scatter of single baseline models around it."""
-    res = _residuals(d, split)
     return float("nan") if res is None else float(np.sqrt((res**2).sum() / (res.size - 2)))
 
 
-def run_heterogeneity(d: Design, split: str) -> float:
+def run_heterogeneity(res: np.ndarray | None, run_index: np.ndarray) -> float:
     """Share of the variance of a run's mean residual that is the run's own deviation off the line (0..1).
 
-    One-way ANOVA of the baselines' residuals by training run: between-run mean square B, within-run W;
+    One-way ANOVA of the baselines' residuals around a line (`res`, one per checkpoint) by training run
+    (`run_index`): between-run mean square B, within-run W;
     (B − W)/B estimates τ²/(τ² + σ²/m) for run deviations of variance τ² and checkpoint scatter σ² (m
     checkpoints per run). 1 (all of it, the cautious reading) when the two cannot be told apart: every run has a
     single checkpoint, or the split has no line.
     """
-    res = _residuals(d, split)
-    n_runs = int(d.run_index.max()) + 1
+    n_runs = int(run_index.max()) + 1
     if res is None or n_runs < 2 or res.size <= n_runs:
         return 1.0
-    counts = np.bincount(d.run_index, minlength=n_runs)
-    means = np.bincount(d.run_index, weights=res, minlength=n_runs) / np.maximum(counts, 1)
+    counts = np.bincount(run_index, minlength=n_runs)
+    means = np.bincount(run_index, weights=res, minlength=n_runs) / np.maximum(counts, 1)
     between = float((counts * (means - res.mean()) ** 2).sum() / (n_runs - 1))
-    within = float(((res - means[d.run_index]) ** 2).sum() / (res.size - n_runs))
+    within = float(((res - means[run_index]) ** 2).sum() / (res.size - n_runs))
     return float(np.clip((between - within) / between, 0.0, 1.0)) if between > 0 else 0.0
